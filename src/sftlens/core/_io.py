@@ -1,0 +1,227 @@
+"""Atomic writes and line-checked reads for the artefact formats (JSON, JSONL, parquet, YAML).
+
+Outputs are written to a temporary sibling and renamed when complete, so a crash never leaves a
+half-written file under the final name. Readers name the file and line of the first bad record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sftlens.core._errors import DataError
+
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "append_jsonl",
+    "read_json",
+    "read_jsonl",
+    "read_yaml",
+    "write_json",
+    "write_jsonl",
+    "write_parquet",
+    "read_parquet",
+    "write_text",
+]
+
+
+def _tmp_sibling(path: Path, is_dir: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.tmp-"
+    if is_dir:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
+    final = Path(path)
+    tmp = _tmp_sibling(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling directory; it replaces `path` only if the block succeeds.
+
+    Used for checkpoints: a directory under its final name is always complete.
+    """
+    final = Path(path)
+    tmp = _tmp_sibling(final, is_dir=True)
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` atomically (UTF-8) and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
+    """Write `obj` as JSON atomically (sorted keys, UTF-8)."""
+    return write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
+    )
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file raises `DataError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{p}: not valid JSON ({e}); fix or regenerate the file.") from None
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file with `yaml.safe_load`; errors name the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise DataError(f"{p}{where}: not valid YAML ({getattr(e, 'problem', e)}).") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not UTF-8 text; save it as UTF-8.") from None
+
+
+def _dumps(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=False)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> int:
+    """Write records one JSON object a line, atomically; return the number written."""
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(_dumps(rec) + "\n")
+            n += 1
+    return n
+
+
+def append_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> int:
+    """Append records to a JSONL file, flushing after each line (for resumable outputs).
+
+    Readers of resumable files pass ``allow_partial_tail=True`` to `read_jsonl`, so a line cut
+    by a crash is dropped and redone instead of failing the resume.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    _truncate_partial_tail(p)
+    with open(p, "a", encoding="utf-8") as f:
+        for rec in records:
+            f.write(_dumps(rec) + "\n")
+            f.flush()
+            n += 1
+    return n
+
+
+def _truncate_partial_tail(p: Path) -> None:
+    """Drop a trailing line without newline (a write cut by a crash)."""
+    if not p.exists() or p.stat().st_size == 0:
+        return
+    with open(p, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        data = p.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        f.seek(cut)
+        f.truncate()
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    required: Sequence[str] = (),
+    allow_partial_tail: bool = False,
+) -> Iterator[dict]:
+    """Yield one dict per line of a JSONL file.
+
+    Args:
+        path: the file.
+        required: keys every record must have; a record without one raises `DataError` naming
+            the file, line and key.
+        allow_partial_tail: skip a malformed last line without a newline (a resumable output cut
+            by a crash) instead of raising.
+
+    Raises:
+        DataError: missing file, non-UTF-8 bytes, a line that is not a JSON object, a missing key.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    with open(p, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{p}:{lineno}: not UTF-8; re-encode the file as UTF-8.") from None
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                if allow_partial_tail and not raw.endswith(b"\n"):
+                    return
+                raise DataError(
+                    f"{p}:{lineno}: not a JSON object ({e.msg}); fix or remove the line."
+                ) from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}.")
+            for key in required:
+                if key not in rec:
+                    raise DataError(
+                        f"{p}:{lineno}: missing key {key!r} (has: {', '.join(sorted(rec)) or 'none'})."
+                    )
+            yield rec
+
+
+def write_parquet(df: Any, path: str | os.PathLike) -> Path:
+    """Write a pandas DataFrame to parquet atomically."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def read_parquet(path: str | os.PathLike) -> Any:
+    """Read a parquet file into a DataFrame; a missing or broken file raises `DataError`."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    try:
+        return pd.read_parquet(p)
+    except Exception as e:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"{p}: not a readable parquet file ({type(e).__name__}).") from None

@@ -1,0 +1,1 @@
+"""sftlens.trace_tagger."""

@@ -1,0 +1,1 @@
+"""sftlens.train."""

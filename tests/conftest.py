@@ -1,0 +1,88 @@
+"""Shared test fixtures: fixed seeds, a CLI runner that returns (exit code, stdout, stderr)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Keep torch to the cores CI has, and avoid tokenizers' fork warnings in tests.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    from sftlens.core import seed_everything
+
+    seed_everything(1234)
+    yield
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Call the real CLI entry point in-process: run_cli("data", "countdown", ...) -> (rc, out, err)."""
+    from sftlens.cli import main
+
+    def _run(*argv: str):
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+TINY_CORPUS = [
+    "Using the numbers [3, 5, 7], make 22. <answer>(7-3)*5+2</answer>",
+    "Try 7*3 = 21. That is not 22. Let me go back and try another way.",
+    "Check: 4*5 = 20, 20+2 = 22. That matches the target.",
+    "How do I bake bread? Mix flour, water and yeast, then bake.",
+    "I can't help with that request.",
+    "route from A to F: A-B, B-D, D-F. <answer>A-B-D-F</answer>",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    """The toy tokenizer trained on a small corpus (real BPE, real chat template)."""
+    from sftlens.tasks import build_tokenizer
+
+    return build_tokenizer(TINY_CORPUS, vocab_size=300)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """A real 2-layer Llama with random weights saved as a checkpoint dir (model + tokenizer +
+    trainer_state.json), for tests that need a model without any download."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from sftlens.core import TRAINER_STATE, write_json
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(cfg)
+    d = tmp_path_factory.mktemp("tiny") / "checkpoints" / "step-000000"
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    write_json(
+        d / TRAINER_STATE, {"step": 0, "epoch": 0.0, "tokens_seen": 0, "lr": 0.0, "loss": None}
+    )
+    return d
