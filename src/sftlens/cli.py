@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from sftlens.core import EXIT_USAGE, SftlensError
@@ -56,6 +55,7 @@ VERB_MODULES = (
     "sftlens.rollout._cli",
     "sftlens.trace_tagger._cli",
     "sftlens.probes._cli",
+    "sftlens.probes._refusal_cli",
     "sftlens.experiments._cli",
 )
 
@@ -71,20 +71,27 @@ for _name in VERB_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit; user errors print one line and exit 2, never a traceback."""
+    """Run the CLI and exit; bad input prints one line and exits 2, never a traceback."""
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="sftlens", standalone_mode=False)
     except SftlensError as e:
-        click.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted; rerun the same command to resume.", err=True)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted; rerun the same command to resume.", err=True)
         sys.exit(130)
+    except typer.TyperException as e:
+        # Usage errors (bad option value, missing option): one line naming the option.
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+            sys.exit(0)
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(e.format_message().split())
+        typer.echo(f"error: {message}{hint}", err=True)
+        sys.exit(getattr(e, "exit_code", 2))
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
