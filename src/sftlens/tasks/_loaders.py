@@ -1,0 +1,268 @@
+"""Real SFT data: JSONL, JSON or parquet files in the common prompt/response and chat formats.
+
+Accepted record shapes (one per line or row):
+
+- ``{"prompt": str, "response": str}``
+- ``{"prompt": str, "completion": str}``
+- ``{"messages": [{"role", "content"}, ...]}``: the last assistant turn is the response and
+  everything before it is the prompt.
+- ``{"messages": [...], "response": str}``: the messages are the prompt.
+- ``{"prompt": [messages], "completion": [messages]}`` (the conversational prompt-completion
+  layout).
+- ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}`` (ShareGPT), read as
+  ``messages``.
+- ``{"instruction": str, "input": str, "output": str}`` (Alpaca): instruction and input (after a
+  blank line) are the prompt, output the response.
+
+Every record comes out as ``{"id", "task", "prompt", "response", "answer", "meta",
+"prompt_formatted"}``. ``prompt_formatted`` is False when ``prompt`` is the plain user text (the
+trainer wraps it with `format_prompt`) and True when the prompt was a multi-turn conversation
+already rendered through the tokenizer's chat template (use it verbatim).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sftlens.core import DataError, read_jsonl, read_parquet
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv",)
+
+SFT_FORMATS = (
+    "prompt/response, prompt/completion, messages (last assistant turn = response), "
+    "messages + response, conversations (ShareGPT from/value) or instruction/input/output"
+)
+
+
+def iter_rows(path: str | os.PathLike, csv_ok: bool = False) -> Iterator[tuple[str, dict]]:
+    """Yield ``(where, row)`` for each record of a JSONL, JSON (list), parquet or CSV file.
+
+    ``where`` is ``"file:line"`` (JSONL, CSV), ``"file:item N"`` (JSON) or ``"file:row N"``
+    (parquet), for error messages. Values from parquet are converted to plain Python objects.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    suffix = p.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        # read_jsonl checks each line; re-count lines here to name them in our own errors.
+        with open(p, "rb") as f:
+            linenos = [i for i, raw in enumerate(f, start=1) if raw.strip()]
+        for lineno, rec in zip(linenos, read_jsonl(p), strict=True):
+            yield f"{p}:{lineno}", rec
+    elif suffix in JSON_SUFFIXES:
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(
+                f"{p}: not valid JSON ({e}); fix the file or save it as JSONL."
+            ) from None
+        if isinstance(data, dict):
+            # {"data": [...]} and similar single-key wrappers are common exports.
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise DataError(f"{p}: expected a JSON list of records (or JSONL).")
+            data = lists[0]
+        if not isinstance(data, list):
+            raise DataError(f"{p}: expected a JSON list of records, got {type(data).__name__}.")
+        for i, rec in enumerate(data, start=1):
+            if not isinstance(rec, dict):
+                raise DataError(f"{p}:item {i}: expected a JSON object, got {type(rec).__name__}.")
+            yield f"{p}:item {i}", rec
+    elif suffix in PARQUET_SUFFIXES:
+        df = read_parquet(p)
+        for i, rec in enumerate(df.to_dict("records"), start=1):
+            yield f"{p}:row {i}", {k: _plain(v) for k, v in rec.items()}
+    elif suffix in CSV_SUFFIXES and csv_ok:
+        try:
+            with open(p, encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                for rec in reader:
+                    yield f"{p}:{reader.line_num}", dict(rec)
+        except UnicodeDecodeError:
+            raise DataError(f"{p}: not UTF-8; re-encode the file as UTF-8.") from None
+        except csv.Error as e:
+            raise DataError(f"{p}: not a readable CSV file ({e}).") from None
+    else:
+        kinds = "JSONL, JSON or parquet" + (" or CSV" if csv_ok else "")
+        raise DataError(f"{p}: unsupported file type {suffix or '(none)'!r}; use {kinds}.")
+
+
+def _plain(v: Any) -> Any:
+    """numpy arrays / scalars from parquet -> lists / Python scalars (recursively)."""
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        v = v.tolist()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, float) and v != v:  # NaN: pandas' missing value
+        return None
+    return v
+
+
+def _content(where: str, msg: Any) -> tuple[str, str]:
+    """(role, text) of one chat message; text parts of a content list are joined."""
+    if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
+        raise DataError(
+            f"{where}: each message must be an object with 'role' and 'content'; got {msg!r:.80}."
+        )
+    content = msg["content"]
+    if isinstance(content, list):
+        # OpenAI-style parts: [{"type": "text", "text": ...}, ...]
+        parts = [c.get("text", "") for c in content if isinstance(c, dict)]
+        content = "".join(p for p in parts if isinstance(p, str))
+    if not isinstance(content, str):
+        raise DataError(f"{where}: message content must be text, got {type(content).__name__}.")
+    return str(msg["role"]), content
+
+
+def _render_prompt(where: str, messages: list, tokenizer: Any) -> tuple[str, bool]:
+    """The prompt text for the turns before the response, and whether it is already formatted.
+
+    A single user turn stays plain text (the trainer applies `format_prompt`, exactly as for
+    generated data). Longer conversations go through the tokenizer's chat template when there
+    is one (with the generation prompt), else are joined as ``role: content`` lines.
+    """
+    turns = [_content(where, m) for m in messages]
+    if not turns:
+        raise DataError(f"{where}: no prompt turns before the response; expected {SFT_FORMATS}.")
+    if len(turns) == 1 and turns[0][0] == "user":
+        return turns[0][1], False
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        try:
+            text = tokenizer.apply_chat_template(
+                [{"role": r, "content": c} for r, c in turns],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+        except Exception as e:  # jinja raises TemplateError for unsupported roles
+            raise DataError(
+                f"{where}: the tokenizer's chat template rejected these messages ({e})."
+            ) from None
+        return text, True
+    return "\n".join(f"{r}: {c}" for r, c in turns), False
+
+
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
+
+
+def _normalise(where: str, rec: dict) -> dict:
+    """ShareGPT ``conversations`` (from/value) and Alpaca ``instruction``/``input``/``output``
+    rows, rewritten as ``messages`` and ``prompt``/``response``."""
+    if "messages" not in rec and isinstance(rec.get("conversations"), list):
+        msgs = []
+        for m in rec["conversations"]:
+            if not isinstance(m, dict) or "from" not in m or "value" not in m:
+                raise DataError(
+                    f"{where}: each 'conversations' turn must have 'from' and 'value'; "
+                    f"got {m!r:.80}."
+                )
+            msgs.append(
+                {"role": SHAREGPT_ROLES.get(str(m["from"]), str(m["from"])), "content": m["value"]}
+            )
+        return {**rec, "messages": msgs}
+    if "prompt" not in rec and "instruction" in rec and "output" in rec:
+        prompt = rec["instruction"]
+        extra = rec.get("input")
+        if isinstance(prompt, str) and isinstance(extra, str) and extra.strip():
+            prompt = f"{prompt}\n\n{extra}"
+        return {**rec, "prompt": prompt, "response": rec["output"]}
+    return rec
+
+
+def _sft_record(where: str, idx: int, stem: str, rec: dict, tokenizer: Any) -> dict:
+    rec = _normalise(where, rec)
+    prompt_formatted = False
+    response_key = "response" if "response" in rec else "completion"
+    if "messages" in rec:
+        messages = rec["messages"]
+        if not isinstance(messages, list):
+            raise DataError(f"{where}: 'messages' must be a list of {{role, content}} objects.")
+        if rec.get(response_key) is not None:
+            response = rec[response_key]
+            prompt_msgs = messages
+        else:
+            last = max(
+                (
+                    i
+                    for i, m in enumerate(messages)
+                    if isinstance(m, dict) and m.get("role") == "assistant"
+                ),
+                default=None,
+            )
+            if last is None:
+                raise DataError(
+                    f"{where}: 'messages' has no assistant turn and there is no 'response' key; "
+                    f"expected {SFT_FORMATS}."
+                )
+            response = _content(where, messages[last])[1]
+            prompt_msgs = messages[:last]
+        prompt, prompt_formatted = _render_prompt(where, prompt_msgs, tokenizer)
+    elif "prompt" in rec and response_key in rec:
+        prompt, response = rec["prompt"], rec[response_key]
+        if isinstance(prompt, list):
+            prompt, prompt_formatted = _render_prompt(where, prompt, tokenizer)
+        if isinstance(response, list):
+            turns = [_content(where, m) for m in response]
+            response = "".join(c for r, c in turns if r == "assistant")
+    else:
+        raise DataError(
+            f"{where}: no SFT fields (has: {', '.join(sorted(rec)) or 'none'}); expected "
+            f"{SFT_FORMATS}."
+        )
+    if not isinstance(prompt, str):
+        raise DataError(f"{where}: 'prompt' must be text, got {type(prompt).__name__}.")
+    if not isinstance(response, str) or not response.strip():
+        raise DataError(f"{where}: the response is empty or not text; every example needs one.")
+    meta = rec.get("meta")
+    return {
+        "id": str(rec["id"]) if rec.get("id") is not None else f"{stem}-{idx:06d}",
+        "task": str(rec.get("task") or "sft"),
+        "prompt": prompt,
+        "response": response,
+        "answer": rec.get("answer"),
+        "meta": dict(meta) if isinstance(meta, dict) else {},
+        "prompt_formatted": prompt_formatted,
+    }
+
+
+def load_sft_records(path: str | os.PathLike, tokenizer: Any = None) -> list[dict]:
+    """Read an SFT dataset (JSONL, JSON list or parquet) into prompt/response records.
+
+    Args:
+        path: the file. Each record is ``prompt``/``response``, ``prompt``/``completion``, a
+            ``messages`` chat list (the last assistant turn is the response), ``messages``
+            plus ``response``, ShareGPT ``conversations`` or Alpaca ``instruction``/``output``.
+        tokenizer: optional; when it has a chat template, multi-turn prompts (system prompts,
+            earlier turns) are rendered through it and marked ``prompt_formatted: True``.
+
+    Returns:
+        ``[{"id", "task", "prompt", "response", "answer", "meta", "prompt_formatted"}]``;
+        ``id`` and ``meta`` pass through when present (else ``<file stem>-<index>`` and {}).
+
+    Raises:
+        DataError: unreadable file or a record without the expected keys (names file:line).
+    """
+    stem = Path(path).stem
+    out = [
+        _sft_record(where, i, stem, rec, tokenizer)
+        for i, (where, rec) in enumerate(iter_rows(path))
+    ]
+    if not out:
+        raise DataError(f"{path}: no records; expected {SFT_FORMATS}, one per line.")
+    return out
