@@ -1,7 +1,22 @@
 """The task world: Countdown, a cross-domain search task, the base corpus, refusal prompts,
 real-data loaders, and the toy tokenizer."""
 
+from sftlens.tasks._corpus import DEFAULT_MIX, build_base_corpus, chat_text
+from sftlens.tasks._countdown import CountdownTask  # registers countdown, countdown-hard
+from sftlens.tasks._countdown_checks import countdown_behaviour_checks
+from sftlens.tasks._countdown_parse import parse_countdown_trace
+from sftlens.tasks._countdown_solve import is_dead_end, solve_countdown
+from sftlens.tasks._countdown_verify import extract_answer, verify_countdown
+from sftlens.tasks._instructions import (
+    HarmfulTask,
+    HarmlessTask,
+    instruction_prompts,
+    load_instructions,
+)
+from sftlens.tasks._loaders import load_sft_records
+from sftlens.tasks._math import MathTask, load_math_problems, score_math
 from sftlens.tasks._registry import TASKS, Task, get_task
+from sftlens.tasks._route import RouteTask, score_route
 from sftlens.tasks._tokenizer import (
     ASSISTANT,
     BOS,
@@ -16,13 +31,33 @@ from sftlens.tasks._tokenizer import (
 __all__ = [
     "ASSISTANT",
     "BOS",
+    "CountdownTask",
+    "DEFAULT_MIX",
     "EOS",
     "PAD",
     "TASKS",
     "TOY_CHAT_TEMPLATE",
     "USER",
-    "Task",
+    "build_base_corpus",
     "build_tokenizer",
+    "chat_text",
+    "countdown_behaviour_checks",
+    "extract_answer",
+    "is_dead_end",
+    "parse_countdown_trace",
+    "solve_countdown",
+    "verify_countdown",
     "format_prompt",
     "get_task",
+    "HarmfulTask",
+    "HarmlessTask",
+    "instruction_prompts",
+    "load_instructions",
+    "load_math_problems",
+    "load_sft_records",
+    "MathTask",
+    "RouteTask",
+    "score_math",
+    "score_route",
+    "Task",
 ]
