@@ -1,0 +1,301 @@
+"""The sweep: every checkpoint x every eval set x n samples -> one scored traces JSONL.
+
+Output folder layout (file names are the constants below):
+
+- ``traces.jsonl``: one completion per line (the Trace contract), appended batch by batch;
+- ``generate_config.yaml``: the resolved config;
+- ``problems.jsonl``: the eval problems, with their eval-set name.
+
+Resuming: a trace is identified by (checkpoint path, eval set, problem id, sample idx). A rerun
+reads the traces already written (a line cut by a crash is dropped) and generates only the
+missing ones, so an interrupted sweep picks up where it stopped, and raising ``sampling.n``
+adds only the new samples. Traces written with other decoding parameters are an error (use
+another ``out``), so one file never mixes samplings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sftlens.core import (
+    Checkpoint,
+    ConfigError,
+    DataError,
+    append_jsonl,
+    find_checkpoints,
+    read_jsonl,
+    write_jsonl,
+)
+from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
+from sftlens.rollout._engines import Request, make_engine, sample_seed
+from sftlens.rollout._judge import RefusalJudge
+from sftlens.rollout._scoring import TRACE_KEYS, score_trace
+
+__all__ = [
+    "CONFIG_FILE",
+    "PROBLEMS_FILE",
+    "TRACES_FILE",
+    "generate_traces",
+    "load_eval_set",
+    "resolve_model",
+]
+
+TRACES_FILE = "traces.jsonl"
+CONFIG_FILE = "generate_config.yaml"
+PROBLEMS_FILE = "problems.jsonl"
+# Sampling keys that must match for an existing trace to count as done (n may grow).
+_SAMPLING_IDENTITY = ("engine", "temperature", "top_p", "top_k", "max_new_tokens", "stop", "seed")
+
+
+def load_eval_set(es: EvalSetConfig) -> list[dict]:
+    """The problems of one eval set (Problem records with ``task`` filled in).
+
+    A task set calls ``get_task(task).generate(n, seed, split, **knobs)``. A file set reads a
+    JSONL of records with at least ``prompt`` (``id`` defaults to ``<stem>-<line>``, ``task`` to
+    the set's task); math files go through ``sftlens.tasks.load_math_problems`` and instruction
+    files (CSV, ...) through ``sftlens.tasks.load_instructions`` when those loaders exist.
+    """
+    import sftlens.tasks as tasks
+
+    if not es.file:
+        problems = tasks.get_task(es.task).generate(es.n, es.seed, split=es.split, **es.knobs)
+    else:
+        path = Path(es.file)
+        if not path.is_file():
+            raise DataError(f"{path}: eval file not found (eval set {es.label!r}); check the path.")
+        loader = None
+        if es.task == "math":
+            loader = getattr(tasks, "load_math_problems", None)
+        elif es.task in ("harmful", "harmless"):
+            loader = getattr(tasks, "load_instructions", None)
+        if loader is not None:
+            kw = {"kind": es.task} if es.task in ("harmful", "harmless") else {}
+            problems = list(loader(str(path), **kw))
+        elif path.suffix.lower() in (".jsonl", ".ndjson"):
+            problems = []
+            for i, rec in enumerate(read_jsonl(path, required=("prompt",)), start=1):
+                rec = dict(rec)
+                rec.setdefault("id", f"{path.stem}-{i}")
+                problems.append(rec)
+        else:
+            raise DataError(
+                f"{path}: eval set {es.label!r} needs a JSONL file of {{id, prompt, answer}} "
+                "records for this task; convert the file to JSONL."
+            )
+    if es.limit:
+        problems = problems[: es.limit]
+    seen: set[str] = set()
+    out = []
+    for i, p in enumerate(problems):
+        p = dict(p)
+        p["id"] = str(p.get("id", i))
+        if not p.get("task"):
+            if not es.task:
+                raise DataError(
+                    f"eval set {es.label!r}: problem {p['id']!r} has no task; set `task` on "
+                    "the eval set."
+                )
+            p["task"] = es.task
+        if p["id"] in seen:
+            raise DataError(f"eval set {es.label!r}: duplicate problem id {p['id']!r}.")
+        seen.add(p["id"])
+        if not isinstance(p.get("prompt"), str):
+            raise DataError(f"eval set {es.label!r}: problem {p['id']!r} has no text prompt.")
+        out.append(p)
+    if not out:
+        raise DataError(f"eval set {es.label!r}: no problems.")
+    return out
+
+
+def resolve_model(spec: ModelSpec) -> tuple[str, list[Checkpoint]]:
+    """(model name, checkpoints by step) for a run dir, a model dir or a hub id."""
+    p = Path(spec.path)
+    if p.exists():
+        ckpts = find_checkpoints(p)
+        if (p / "config.json").is_file():
+            default = p.parent.parent.name if p.parent.name == "checkpoints" else p.name
+        else:
+            default = p.parent.name if p.name == "checkpoints" else p.name
+    elif spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1:
+        raise DataError(f"{spec.path}: no such run or model directory; check the path.")
+    else:  # a hub id such as Qwen/Qwen3-0.6B-Base
+        ckpts = [Checkpoint(path=spec.path)]
+        default = spec.path
+    if spec.steps:
+        have = {c.step for c in ckpts}
+        missing = [s for s in spec.steps if s not in have]
+        if missing:
+            raise ConfigError(
+                f"{spec.path}: no checkpoint for step {missing[0]}; available steps: "
+                f"{', '.join(str(s) for s in sorted(x for x in have if x is not None))}."
+            )
+        ckpts = [c for c in ckpts if c.step in set(spec.steps)]
+    return spec.name or default, ckpts
+
+
+def _sampling_record(cfg: GenerateConfig) -> dict:
+    rec = cfg.sampling.to_dict()
+    rec["engine"] = cfg.engine
+    return rec
+
+
+def _key(path: str, eval_set: str, problem_id: str, sample_idx: int) -> tuple:
+    return (path, eval_set, problem_id, int(sample_idx))
+
+
+def _done_keys(traces: Path, sampling: dict) -> set[tuple]:
+    """Keys of the traces already written; other decoding parameters are an error."""
+    done: set[tuple] = set()
+    if not traces.exists():
+        return done
+    for lineno, r in enumerate(read_jsonl(traces, required=TRACE_KEYS, allow_partial_tail=True), 1):
+        old = {k: r["sampling"].get(k) for k in _SAMPLING_IDENTITY}
+        new = {k: sampling.get(k) for k in _SAMPLING_IDENTITY}
+        if old != new:
+            diff = next(k for k in _SAMPLING_IDENTITY if old[k] != new[k])
+            raise ConfigError(
+                f"{traces}:{lineno}: written with sampling.{diff} = {old[diff]!r}, the config "
+                f"says {new[diff]!r}; use another `out` folder (or delete the file)."
+            )
+        done.add(
+            _key(
+                r["checkpoint"]["path"],
+                r.get("eval_set", r["task"]),
+                r["problem_id"],
+                r["sample_idx"],
+            )
+        )
+    return done
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def generate_traces(
+    cfg: GenerateConfig,
+    *,
+    engine_factory: Callable[[str], Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Sample and score every checkpoint of every model on every eval set.
+
+    Args:
+        cfg: the sweep's config (models, eval sets, sampling, engine, out).
+        engine_factory: ``checkpoint path -> engine``; default builds ``cfg.engine`` on the
+            checkpoint (used by benchmarks and tests to reuse or wrap a loaded engine).
+        log: progress callback (one line per checkpoint and batch).
+
+    Returns:
+        The traces file, ``<cfg.out>/traces.jsonl``.
+    """
+    if not cfg.models:
+        raise ConfigError("models: give at least one run dir, model dir or hub id.")
+    if not cfg.eval_sets:
+        raise ConfigError("eval_sets: give at least one eval set (task or file).")
+    say = log or (lambda _msg: None)
+    out = Path(cfg.out)
+    judge = RefusalJudge.from_config(cfg.refusal)
+    sets = [(es.label, load_eval_set(es)) for es in cfg.eval_sets]
+    # Unknown tasks fail here, before any model is loaded.
+    from sftlens.tasks import get_task
+
+    for task in sorted({p["task"] for _lab, ps in sets for p in ps}):
+        get_task(task)
+    models = [resolve_model(m) for m in cfg.models]
+    # Inputs are valid: only now does the output folder appear.
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / CONFIG_FILE)
+    write_jsonl(out / PROBLEMS_FILE, ({**p, "eval_set": lab} for lab, ps in sets for p in ps))
+    traces = out / TRACES_FILE
+    sampling = _sampling_record(cfg)
+    done = _done_keys(traces, sampling)
+    make = engine_factory or (
+        lambda path: make_engine(
+            cfg.engine, path, cfg.device, cfg.dtype, cfg.batch_size, cfg.sampling.seed
+        )
+    )
+    # Batches of several engine batches: the hf engine sorts each chunk by prompt length, and
+    # every chunk is appended (and thus survives an interruption) as soon as it is scored.
+    chunk = cfg.batch_size * 4 if cfg.engine == "hf" else 4096
+    for name, ckpts in models:
+        for ck in ckpts:
+            todo = [
+                (lab, p, i)
+                for lab, ps in sets
+                for p in ps
+                for i in range(cfg.sampling.n)
+                if _key(ck.path, lab, p["id"], i) not in done
+            ]
+            tag = f"{name} step {ck.step}" if ck.step is not None else name
+            if not todo:
+                say(f"{tag}: all traces present, skipped")
+                continue
+            say(f"{tag}: {len(todo)} completions to sample")
+            engine = make(ck.path)
+            try:
+                _sample_checkpoint(cfg, engine, name, ck, todo, sampling, judge, traces, chunk, say)
+            finally:
+                engine.close()
+    return traces
+
+
+def _input_text(tokenizer: Any, problem: dict, chat: bool | None) -> str:
+    from sftlens.tasks import format_prompt
+
+    if problem.get("prompt_formatted"):
+        return problem["prompt"]
+    return format_prompt(tokenizer, problem["prompt"], chat=chat)
+
+
+def _sample_checkpoint(
+    cfg: GenerateConfig,
+    engine: Any,
+    name: str,
+    ck: Checkpoint,
+    todo: list[tuple[str, dict, int]],
+    sampling: dict,
+    judge: RefusalJudge,
+    traces: Path,
+    chunk: int,
+    say: Callable[[str], None],
+) -> None:
+    texts: dict[str, str] = {}
+    ck_name = os.path.basename(ck.path.rstrip("/")) or ck.path
+    for part in _chunks(todo, chunk):
+        reqs = []
+        for _lab, p, i in part:
+            if p["id"] not in texts:
+                texts[p["id"]] = _input_text(engine.tokenizer, p, cfg.chat)
+            reqs.append(Request(texts[p["id"]], sample_seed(cfg.sampling.seed, p["id"], i)))
+        outs = engine.generate(reqs, cfg.sampling)
+        records = []
+        for (lab, p, i), req, c in zip(part, reqs, outs, strict=True):
+            records.append(
+                {
+                    "id": f"{name}/{ck_name}/{lab}/{p['id']}/{i}",
+                    "problem_id": p["id"],
+                    "task": p["task"],
+                    "eval_set": lab,
+                    "model": name,
+                    "checkpoint": ck.provenance(),
+                    "sample_idx": i,
+                    "prompt": p["prompt"],
+                    "input_text": req.text,
+                    "answer": p.get("answer"),
+                    "meta": p.get("meta") or {},
+                    "completion": c.text,
+                    "finish_reason": c.finish_reason,
+                    "n_tokens": c.n_tokens,
+                    "sampling": {**sampling, "sample_seed": req.seed},
+                    "score": score_trace(
+                        p, c.text, finish_reason=c.finish_reason, n_tokens=c.n_tokens, judge=judge
+                    ),
+                }
+            )
+        append_jsonl(traces, records)
+        say(f"  wrote {len(records)} traces")
