@@ -1,0 +1,106 @@
+"""The tag, tag-table and tag-html verbs on real files, including bad input and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sftlens.core import read_jsonl, read_parquet
+
+TEXTS = [
+    "Wait, that's not right. Let me go back.",
+    "Let me verify: 4 * 6 = 24. Yes, correct.",
+    "",
+    "First, I need to find x. Hmm, maybe 3?",
+    None,
+]
+
+
+def _write_traces(path, n=10):
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            rec = {"id": f"t{i}", "model": "m", "task": "countdown",
+                   "checkpoint": {"step": i % 2}, "score": {"correct": i % 2 == 0},
+                   "completion": TEXTS[i % len(TEXTS)]}  # fmt: skip
+            f.write(json.dumps(rec) + "\n")
+
+
+def test_tag_file_table_and_html(tmp_path, run_cli):
+    traces, tags = tmp_path / "traces.jsonl", tmp_path / "tags.jsonl"
+    _write_traces(traces)
+    rc, out, err = run_cli("tag", traces, "--text-field", "completion", "--out", tags)
+    assert rc == 0, err
+    recs = list(read_jsonl(tags))
+    assert [r["id"] for r in recs] == [f"t{i}" for i in range(10)]
+    assert recs[0]["counts"]["backtracking"] == 1 and recs[2]["spans"] == []
+    rc, out, err = run_cli("tag-table", tags, "--traces", traces, "--out", tmp_path / "t.parquet",
+                           "--n-boot", "50")  # fmt: skip
+    assert rc == 0, err
+    df = read_parquet(tmp_path / "t.parquet")
+    assert {"count/backtracking", "per1k/verification", "verbosity/tokens"} <= set(df["metric"])
+    rc, out, err = run_cli("tag-html", tags, "--traces", traces, "--out", tmp_path / "t.html")
+    assert rc == 0, err
+    page = (tmp_path / "t.html").read_text(encoding="utf-8")
+    assert page.count("class='trace'") == 10 and "backtracking" in page
+
+
+def test_tag_one_text(run_cli):
+    rc, out, _ = run_cli("tag", "--text", "Hold on, that's wrong. Let me double-check.")
+    assert rc == 0
+    assert "error_admission" in out and "check_intent" in out and "ruleset:" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (
+            b'{"id": 1, "completion": "ok"}\n{"id": 2, "text": "x"}\n',
+            ":2: missing key 'completion'",
+        ),
+        (b'{"id": 1, "completion": "ok"}\n{"id": 2, "completion": "\xff"}\n', ":2: not UTF-8"),
+        (b'{"id": 1, "completion": "ok"}\nnot json\n', ":2: not a JSON object"),
+        (b'{"id": 1, "completion": 5}\n', "record 1: field 'completion' is int"),
+    ],
+)
+def test_bad_input_names_the_line_and_writes_nothing(tmp_path, run_cli, content, needle):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(content)
+    rc, _, err = run_cli("tag", src, "--out", out)
+    assert rc == 2 and needle in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_args_and_file(tmp_path, run_cli):
+    rc, _, err = run_cli("tag", tmp_path / "nope.jsonl", "--out", tmp_path / "o.jsonl")
+    assert rc == 2 and "file not found" in err
+    rc, _, err = run_cli("tag", tmp_path / "nope.jsonl")
+    assert rc == 2 and "--out" in err
+
+
+def test_resume_from_partial_output(tmp_path):
+    from sftlens.trace_tagger import tag_file
+    from sftlens.trace_tagger._batch import PARTIAL_SUFFIX
+
+    traces, out = tmp_path / "traces.jsonl", tmp_path / "tags.jsonl"
+    _write_traces(traces, n=7)
+    tag_file(traces, out, chunk_records=3)
+    full = out.read_text(encoding="utf-8").splitlines()
+    # A crash after two records and half of the third line.
+    out.unlink()
+    partial = tmp_path / ("tags.jsonl" + PARTIAL_SUFFIX)
+    partial.write_text("\n".join(full[:2]) + "\n" + full[2][:10], encoding="utf-8")
+    assert tag_file(traces, out, chunk_records=3) == 7
+    assert out.read_text(encoding="utf-8").splitlines() == full
+    assert not partial.exists()
+
+
+@pytest.mark.integration
+def test_workers_give_the_same_output(tmp_path):
+    from sftlens.trace_tagger import tag_file
+
+    traces = tmp_path / "traces.jsonl"
+    _write_traces(traces, n=40)
+    tag_file(traces, tmp_path / "a.jsonl")
+    tag_file(traces, tmp_path / "b.jsonl", workers=2, chunk_records=7)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()

@@ -1,0 +1,81 @@
+"""Every rule's docstring examples are its tests: must-match phrases fire it, must-not don't."""
+
+from __future__ import annotations
+
+import pytest
+
+from sftlens.trace_tagger import LABELS, RULESET_ID, Tagger
+from sftlens.trace_tagger._rules import RULESETS, Rule, rule_examples
+
+RULES: tuple[Rule, ...] = RULESETS.get(RULESET_ID)
+
+
+def _cases(kind: int):
+    for r in RULES:
+        for phrase in rule_examples(r)[kind]:
+            yield pytest.param(r, phrase, id=f"{r.key}: {phrase}")
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return Tagger()
+
+
+def _fired(tagger, phrase):
+    return {(sp["label"], sp["rule"]) for sp in tagger.tag(phrase)["spans"]}
+
+
+@pytest.mark.parametrize(("rule", "phrase"), list(_cases(0)))
+def test_rule_matches_its_examples(tagger, rule, phrase):
+    assert (rule.label, rule.name) in _fired(tagger, phrase)
+
+
+@pytest.mark.parametrize(("rule", "phrase"), list(_cases(1)))
+def test_rule_rejects_its_counterexamples(tagger, rule, phrase):
+    assert (rule.label, rule.name) not in _fired(tagger, phrase)
+
+
+def test_every_rule_documents_examples_both_ways():
+    assert {r.label for r in RULES} == set(LABELS)
+    for r in RULES:
+        must, must_not = rule_examples(r)
+        assert must and must_not, f"{r.key} needs Must match and Must not match examples"
+
+
+def test_rule_keys_are_unique():
+    keys = [r.key for r in RULES]
+    assert len(keys) == len(set(keys))
+
+
+def test_matchers_are_validated():
+    """A misspelled token attribute must fail at build time, not match every token."""
+    from sftlens.trace_tagger._matching import AnchoredMatcher
+
+    tagger = Tagger()
+    matcher = AnchoredMatcher(tagger.nlp.vocab, {})
+    with pytest.raises(ValueError):
+        matcher.add("bad", [[{"LOWR": "wait"}]])
+
+
+def test_unknown_ruleset_lists_known_ids():
+    from sftlens.core import ConfigError
+
+    with pytest.raises(ConfigError, match=RULESET_ID):
+        Tagger("no-such-rules")
+
+
+def test_hedging_yields_to_backtracking(tagger):
+    spans = tagger.tag("Hmm, wait, that's not right.")["spans"]
+    assert {sp["label"] for sp in spans} == {"backtracking"}
+    assert tagger.tag("Hmm, the constraint is odd.")["counts"]["hedging"] == 1
+
+
+def test_wait_before_a_check_is_verification_not_backtracking(tagger):
+    counts = tagger.tag("Wait, let me double-check that 4 * 6 = 24.")["counts"]
+    assert counts["verification"] == 1 and counts["backtracking"] == 0
+
+
+def test_curly_apostrophes_match_like_straight_ones(tagger):
+    straight = tagger.tag("That's not right.")["counts"]
+    curly = tagger.tag("That\u2019s not right.")["counts"]
+    assert straight == curly and curly["backtracking"] == 1
