@@ -1,0 +1,76 @@
+"""``sftlens refusal``: refusal directions of every checkpoint, their drift and their effects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def refusal(
+    run_or_model_dir: Path = typer.Argument(..., help="run dir (checkpoints/step-*) or model dir"),
+    out: Path = typer.Option(..., "--out", help="output directory"),
+    harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
+    harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
+    config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),
+    base: Path = typer.Option(None, "--base", help="base model dir (default: lowest step)"),
+    reference: Path = typer.Option(None, "--reference", help="saved direction to compare to"),
+    template: str = typer.Option(
+        None, "--template", help="auto | chat | plain | '..{instruction}..'"
+    ),
+    seed: int = typer.Option(None, "--seed", help="prompt sampling seed"),
+    device: str = typer.Option(None, "--device", help="torch device, e.g. cpu or cuda"),
+    set_: list[str] = typer.Option(None, "--set", help="config override key=value (repeatable)"),
+) -> None:
+    """Refusal direction of every checkpoint: drift from the base, AUROC, causal effects.
+
+    For each checkpoint found under RUN_OR_MODEL_DIR: difference-in-means directions between
+    harmful and harmless instructions (every layer, every post-instruction position), the
+    direction selected as in Arditi et al. (2024), its cosine to the base's and to a reference
+    direction, the AUROC of its projection on held-out prompts, and refusal rates from greedy
+    generations, plain, under directional ablation (harmful prompts) and under activation
+    addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used.
+
+    Writes OUT/directions/step-NNNNNN.safetensors, OUT/refusal.parquet (long format), plots
+    with their CSVs, config.yaml and manifest.json. Rerunning skips finished checkpoints.
+
+    Example:
+
+      sftlens refusal runs/toy/models/strong --out runs/toy/probes/refusal
+
+      sftlens refusal ckpts/ --harmful advbench.csv --harmless alpaca.json --out out/ \\
+        --set refusal_tokens='[I, As]' --set n_train=128 --device cuda
+    """
+    from sftlens.core import parse_overrides
+    from sftlens.probes._refusal import RefusalDirectionConfig
+    from sftlens.probes._refusal_eval import refusal_report
+
+    overrides = parse_overrides(set_)
+    for key, value in (
+        ("harmful", harmful),
+        ("harmless", harmless),
+        ("base", base),
+        ("reference", reference),
+        ("template", template),
+        ("seed", seed),
+        ("device", device),
+    ):
+        if value is not None:
+            overrides[key] = str(value) if isinstance(value, Path) else value
+    cfg = RefusalDirectionConfig.load(config, overrides)
+    table = refusal_report(run_or_model_dir, out, cfg)
+    steps = sorted({int(s) for s in table["step"].dropna()})
+    typer.echo(f"analysed {len(steps) or 1} checkpoint(s); table: {out / 'refusal.parquet'}")
+    summary = table[table["metric"].isin(["refusal_rate_harmful", "cosine_to_base", "auroc"])]
+    for (model, step), g in summary.groupby(["model", "step"], dropna=False):
+        vals = {m: v for m, v in zip(g["metric"], g["value"], strict=True)}
+        typer.echo(
+            f"  {model} step {step}: refusal rate {vals.get('refusal_rate_harmful', float('nan')):.2f}"
+            f"  cosine to base {vals.get('cosine_to_base', float('nan')):.3f}"
+            f"  AUROC {vals.get('auroc', float('nan')):.3f}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``refusal`` verb."""
+    app.command("refusal")(refusal)
