@@ -1,0 +1,373 @@
+"""The run report: ``report/index.html`` (static, no server) and ``report/summary.md``.
+
+Everything is drawn from the long-format tables in ``<run>/tables/``; each figure is a pure
+function of a DataFrame and is saved as PNG beside the CSV it was drawn from. Each section opens
+with a paragraph generated from the same numbers (`sftlens.experiments._report_text`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sftlens.core import read_json, read_jsonl, read_parquet, write_text
+from sftlens.experiments import _report_text as txt
+
+TABLES_DIR = "tables"
+REPORT_DIR = "report"
+FIGURES_DIR = "figures"
+INDEX_HTML = "index.html"
+SUMMARY_MD = "summary.md"
+EVALS_TABLE = "evals.parquet"
+DIPS_TABLE = "dips.parquet"
+BEHAVIOURS_TABLE = "behaviours.parquet"
+APPROPRIATENESS_TABLE = "appropriateness.parquet"
+PROBES_TABLE = "probes.parquet"
+REFUSAL_TABLE = "refusal.parquet"
+EXAMPLES_FILE = "examples.jsonl"
+
+# Span label -> highlight colour in the tagged-trace section.
+LABEL_COLOURS = {
+    "backtracking": "#f4a3a3",
+    "verification": "#a3d9a5",
+    "subgoal_setting": "#a3c4f4",
+    "backward_chaining": "#e3c6f4",
+    "hedging": "#f4e3a3",
+}
+
+
+def _table(run_dir: Path, name: str) -> pd.DataFrame:
+    p = run_dir / TABLES_DIR / name
+    return read_parquet(p) if p.is_file() else pd.DataFrame()
+
+
+def plot_lines(
+    df: pd.DataFrame,
+    path: Path,
+    *,
+    x: str = "step",
+    y: str = "value",
+    hue: str = "model",
+    facet: str | None = None,
+    title: str = "",
+    ylabel: str | None = None,
+    band: bool = True,
+) -> Path:
+    """Line plot (one line per `hue`, one panel per `facet`), saved as PNG with its CSV.
+
+    Args:
+        df: tidy rows with columns `x`, `y`, `hue` (and `facet`, ``ci_low``/``ci_high``).
+        path: the PNG path; the CSV is written beside it with the same stem.
+
+    Returns:
+        The PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df = df.sort_values([c for c in (facet, hue, x) if c])
+    write_text(path.with_suffix(".csv"), df.to_csv(index=False))
+    panels = sorted(df[facet].unique(), key=str) if facet else [None]
+    ncol = min(len(panels), 3)
+    nrow = (len(panels) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        sub = df if panel is None else df[df[facet] == panel]
+        for key, g in sub.groupby(hue, sort=True):
+            g = g.groupby(x, as_index=False).agg(
+                {y: "mean", **{c: "mean" for c in ("ci_low", "ci_high") if c in g}}
+            )
+            (line,) = ax.plot(g[x], g[y], marker="o", ms=3, label=str(key))
+            if band and {"ci_low", "ci_high"} <= set(g) and g["ci_low"].notna().any():
+                ax.fill_between(g[x], g["ci_low"], g["ci_high"], alpha=0.15, color=line.get_color())
+        if x == "step" and (sub[x] > 0).any():
+            # Log-spaced checkpoint grids: a symlog axis keeps step 0, ticks at the real steps.
+            ax.set_xscale("symlog", linthresh=max(1.0, float(sub[sub[x] > 0][x].min())))
+            ticks = sorted(sub[x].unique())
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(int(t)) for t in ticks], fontsize=7)
+        ax.set_title(str(panel) if panel is not None else title, fontsize=9)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y if ylabel is None else ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if title and facet:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _img(rel: str, alt: str) -> str:
+    csv = rel[:-4] + ".csv"
+    return (
+        f'<figure><img src="{html.escape(rel)}" alt="{html.escape(alt)}">'
+        f'<figcaption>{html.escape(alt)} — <a href="{html.escape(csv)}">data (CSV)</a></figcaption>'
+        "</figure>"
+    )
+
+
+def _highlight(text: str, spans: list[dict]) -> str:
+    """HTML of `text` with non-overlapping spans wrapped in coloured marks."""
+    out, pos = [], 0
+    for sp in sorted(spans, key=lambda s: (s.get("start", 0), -s.get("end", 0))):
+        a, b = int(sp.get("start", 0)), int(sp.get("end", 0))
+        if a < pos or b <= a or b > len(text):
+            continue
+        label = str(sp.get("label", ""))
+        colour = LABEL_COLOURS.get(label, "#dddddd")
+        out.append(html.escape(text[pos:a]))
+        out.append(
+            f'<mark style="background:{colour}" title="{html.escape(label)}">'
+            f"{html.escape(text[a:b])}</mark>"
+        )
+        pos = b
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+figure{margin:1em 0} img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555} table{border-collapse:collapse;font-size:.85em}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:right} th{background:#f4f4f4}
+pre.trace{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:.5em;font-size:.8em}
+.meta{color:#666;font-size:.85em} mark{padding:0 1px;border-radius:2px}
+"""
+
+
+def _df_html(df: pd.DataFrame, max_rows: int = 40) -> str:
+    return df.head(max_rows).to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report/index.html`` and ``report/summary.md`` from the run's tables.
+
+    Sections whose table is absent (an analysis the spec switched off) say so.
+
+    Args:
+        run_dir: a run folder with ``tables/`` (and ``spec.yaml``, ``manifest.json``).
+
+    Returns:
+        The path of ``index.html``.
+    """
+    run_dir = Path(run_dir)
+    rep = run_dir / REPORT_DIR
+    figs = rep / FIGURES_DIR
+    figs.mkdir(parents=True, exist_ok=True)
+    man = read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
+    labels = man.get("eval_labels", {})
+    sections: list[tuple[str, str, list[str]]] = []  # (title, paragraph, html blocks)
+
+    ev = _table(run_dir, EVALS_TABLE)
+    dips = _table(run_dir, DIPS_TABLE)
+    order = man.get("eval_order") or list(labels)
+    sections.append(_eval_section(ev, dips, labels, order, figs))
+    beh = _table(run_dir, BEHAVIOURS_TABLE)
+    if not beh.empty:
+        p = plot_lines(beh, figs / "behaviours.png", facet="metric", title="Behaviours", ylabel="")
+        sections.append(
+            (
+                "Behaviours per checkpoint",
+                txt.behaviour_paragraph(beh),
+                [_img(_rel(p, rep), "behaviour rates by checkpoint")],
+            )
+        )
+    else:
+        sections.append(
+            ("Behaviours per checkpoint", "Tagging was not run in this experiment.", [])
+        )
+    app = _table(run_dir, APPROPRIATENESS_TABLE)
+    if not app.empty:
+        p = plot_lines(app, figs / "appropriateness.png", facet="metric", title="Appropriateness")
+        sections.append(
+            (
+                "Appropriateness of backtracks",
+                txt.appropriateness_paragraph(app),
+                [_img(_rel(p, rep), "appropriateness by checkpoint")],
+            )
+        )
+    pr = _table(run_dir, PROBES_TABLE)
+    if not pr.empty:
+        au = pr[pr["metric"] == "auroc"].copy()
+        au["layer"] = au["layer"].astype(int).map(lambda v: f"layer {v}")
+        p = plot_lines(
+            au,
+            figs / "probe_auroc.png",
+            hue="layer",
+            facet="model",
+            title="Dead-end probe AUROC",
+            ylabel="AUROC",
+            band=False,
+        )
+        sections.append(
+            (
+                "Dead-end probe",
+                txt.probe_paragraph(pr),
+                [_img(_rel(p, rep), "dead-end probe AUROC by layer and checkpoint")],
+            )
+        )
+    else:
+        sections.append(("Dead-end probe", "Probing was not run in this experiment.", []))
+    rf = _table(run_dir, REFUSAL_TABLE)
+    if not rf.empty:
+        p = plot_lines(
+            rf, figs / "refusal.png", facet="metric", title="Refusal", ylabel="", band=False
+        )
+        sections.append(
+            (
+                "Refusal",
+                txt.refusal_paragraph(rf),
+                [_img(_rel(p, rep), "refusal rate, direction drift and AUROC by checkpoint")],
+            )
+        )
+    else:
+        sections.append(("Refusal", "The refusal analysis was not run in this experiment.", []))
+    sections.append(_examples_section(run_dir))
+
+    title = f"sftlens report: {man.get('name', run_dir.name)}"
+    head = _header(man)
+    body = [f"<h1>{html.escape(title)}</h1>", head]
+    md = [f"# {title}", "", *(f"{_strip_tags(x)}\n" for x in head.split("</p>") if x), ""]
+    for name, para, blocks in sections:
+        paras = "".join(f"<p>{html.escape(x)}</p>" for x in para.split("\n\n") if x)
+        body.append(f"<h2>{html.escape(name)}</h2>{paras}")
+        body.extend(blocks)
+        md += [f"## {name}", "", para, ""]
+        md += [f"![{name}]({_src(b)})" for b in blocks if b.startswith("<figure>")]
+        md.append("")
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+    write_text(rep / SUMMARY_MD, "\n".join(md).rstrip() + "\n")
+    return write_text(rep / INDEX_HTML, page)
+
+
+def _src(block: str) -> str:
+    return block.split('src="', 1)[1].split('"', 1)[0]
+
+
+def _rel(p: Path, base: Path) -> str:
+    return p.relative_to(base).as_posix()
+
+
+def _strip_tags(s: str) -> str:
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", s))
+
+
+def _header(man: dict[str, Any]) -> str:
+    pkgs = (man.get("environment") or {}).get("packages", {})
+    vers = ", ".join(
+        f"{k} {v}" for k, v in pkgs.items() if v and k in ("sftlens", "torch", "transformers")
+    )
+    secs = sum(float(s.get("seconds") or 0) for s in (man.get("stages") or {}).values())
+    parts = [
+        f"scale {man.get('scale', '?')}",
+        f"seed {man.get('seed', '?')}",
+        f"{len(man.get('stages') or {})} stages, {secs:.0f} s of stage time",
+        vers,
+    ]
+    desc = man.get("description") or ""
+    return (
+        f"<p>{html.escape(desc)}</p>" if desc else ""
+    ) + f"<p class='meta'>{html.escape(' · '.join(p for p in parts if p))}</p>"
+
+
+def _eval_section(ev: pd.DataFrame, dips: pd.DataFrame, labels: dict, order: list, figs: Path):
+    rep = figs.parent
+    if ev.empty:
+        return ("Accuracy and length per checkpoint", "No evaluation table.", [])
+    ev = ev.copy()
+    ev["eval_label"] = ev["eval"].map(lambda e: labels.get(e, e))
+    paras, blocks = [], []
+    for metric, what in (
+        ("accuracy", "accuracy"),
+        ("refusal_rate", "refusal rate"),
+        ("length", "length in tokens"),
+    ):
+        sub = ev[ev["metric"] == metric]
+        if sub.empty:
+            continue
+        p = plot_lines(
+            sub,
+            figs / f"eval_{metric}.png",
+            facet="eval_label",
+            title=what.capitalize(),
+            ylabel=what,
+        )
+        blocks.append(_img(_rel(p, rep), f"{what} per checkpoint, by eval set"))
+        if metric == "length":
+            continue
+        rank = {labels.get(e, e): i for i, e in enumerate(order)}
+        groups = sorted(sub.groupby("eval_label", sort=False), key=lambda g: rank.get(g[0], 99))
+        for e, es in groups:
+            paras.append("\n\n")
+            for model, c in es.groupby("model", sort=True):
+                d = None
+                if not dips.empty:
+                    m = dips[
+                        (dips["model"] == model)
+                        & (dips["eval"] == c["eval"].iloc[0])
+                        & (dips["metric"] == metric)
+                    ]
+                    d = m.iloc[0].to_dict() if not m.empty else None
+                paras.append(txt.curve_sentence(model, f"{e} {what}", metric, c, txt.dip_words(d)))
+            cmp = txt.final_comparison(es, f"{e} {what}", metric)
+            if cmp:
+                paras.append(cmp)
+    ln = ev[ev["metric"] == "length"]
+    paras.append("\n\n")
+    for model, c in ln.groupby("model", sort=True):
+        c = c.groupby("step", as_index=False)["value"].mean()
+        paras.append(
+            txt.curve_sentence(model, "mean completion length (tokens, all eval sets)", "length", c)
+        )
+    text = " ".join(paras).replace(" \n\n ", "\n\n").strip()
+    return ("Accuracy and length per checkpoint", text, blocks)
+
+
+def _examples_section(run_dir: Path):
+    p = run_dir / TABLES_DIR / EXAMPLES_FILE
+    if not p.is_file():
+        return ("Tagged traces", "No traces were tagged.", [])
+    recs = list(read_jsonl(p))
+    blocks = []
+    n_spans = 0
+    for r in recs:
+        spans = r.get("spans") or []
+        n_spans += len(spans)
+        counts = json.dumps(r.get("counts") or {}, sort_keys=True)
+        verdict = {True: "correct", False: "wrong", None: "unscored"}.get(
+            r.get("correct"), "unscored"
+        )
+        blocks.append(
+            f"<h3>{html.escape(str(r.get('model')))} · step {r.get('step')} · "
+            f"{html.escape(str(r.get('eval')))} · {verdict}</h3>"
+            f"<p class='meta'>{html.escape(str(r.get('prompt', ''))[:300])}</p>"
+            f"<pre class='trace'>{_highlight(str(r.get('completion', '')), spans)}</pre>"
+            f"<p class='meta'>counts: {html.escape(counts)}</p>"
+        )
+    legend = " ".join(
+        f'<mark style="background:{c}">{html.escape(k)}</mark>' for k, c in LABEL_COLOURS.items()
+    )
+    para = (
+        f"{len(recs)} traces shown across {len({(r.get('model'), r.get('step')) for r in recs})} "
+        f"checkpoints, with {n_spans} tagged spans highlighted."
+    )
+    return ("Tagged traces", para, [f"<p>{legend}</p>", *blocks])

@@ -1,0 +1,213 @@
+"""Plain-words paragraphs generated from the report's tables (never canned text).
+
+Each function takes a tidy long-format DataFrame and returns sentences that quote the numbers:
+first and last checkpoint, peak, the dip detector's verdict, and comparisons between models.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+PCT_METRICS = {"accuracy", "refusal_rate", "correct", "rate", "finished"}
+
+
+def fmt_value(metric: str, v: float) -> str:
+    """``41%`` for rates, ``123`` for token lengths, ``0.81`` for scores."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    m = metric.lower()
+    if m in PCT_METRICS or m.endswith("_rate") or m.startswith("frac") or "rate" in m:
+        return f"{100 * v:.0f}%"
+    if "length" in m or "tokens" in m:
+        return f"{v:.0f}"
+    return f"{v:.2f}"
+
+
+def _change_word(metric: str, a: float, b: float) -> str:
+    tol = 0.02 if fmt_value(metric, 1.0).endswith("%") else max(0.02 * max(abs(a), abs(b)), 0.01)
+    if "length" in metric or "tokens" in metric:
+        tol = max(1.0, 0.05 * max(abs(a), abs(b)))
+    if b - a > tol:
+        return "rose"
+    if a - b > tol:
+        return "fell"
+    return "stayed flat"
+
+
+def curve_sentence(
+    model: str, what: str, metric: str, curve: pd.DataFrame, verdict: str | None = None
+) -> str:
+    """One sentence on a model's curve: first -> last, the peak when it is in between, a verdict.
+
+    Args:
+        model: model name.
+        what: plain-words name of the quantity (``in-domain accuracy``).
+        metric: metric name, picks the number format.
+        curve: rows with ``step`` and ``value``.
+        verdict: the dip-and-recovery detector's verdict in words, appended when given.
+    """
+    c = curve.dropna(subset=["value"]).sort_values("step")
+    if c.empty:
+        return f"{model} has no {what} values."
+    first, last = c.iloc[0], c.iloc[-1]
+    a, b = float(first["value"]), float(last["value"])
+    word = _change_word(metric, a, b)
+    if word == "stayed flat":
+        s = (
+            f"{model}'s {what} stayed near {fmt_value(metric, b)} from step {int(first['step'])} "
+            f"to step {int(last['step'])}"
+        )
+    else:
+        s = (
+            f"{model}'s {what} {word} from {fmt_value(metric, a)} at step {int(first['step'])} "
+            f"to {fmt_value(metric, b)} at step {int(last['step'])}"
+        )
+    peak = c.loc[c["value"].idxmax()]
+    inner = int(peak["step"]) not in (int(first["step"]), int(last["step"]))
+    if len(c) > 2 and inner and float(peak["value"]) - max(a, b) > 1e-9:
+        s += f" (peak {fmt_value(metric, float(peak['value']))} at step {int(peak['step'])})"
+    s += "; " + verdict if verdict else ""
+    return s + "."
+
+
+def final_comparison(df: pd.DataFrame, what: str, metric: str) -> str:
+    """Rank the models at their last checkpoint: 'At the last checkpoint, A leads with ...'."""
+    last = df.sort_values("step").groupby("model").tail(1).dropna(subset=["value"])
+    if len(last) < 2:
+        return ""
+    last = last.sort_values("value", ascending=False)
+    top = last.iloc[0]
+    rest = ", ".join(
+        f"{r['model']} {fmt_value(metric, float(r['value']))}" for _, r in last.iloc[1:].iterrows()
+    )
+    if abs(float(top["value"]) - float(last.iloc[-1]["value"])) < 1e-9:
+        return f"At the last checkpoint all models tie on {what} at {fmt_value(metric, float(top['value']))}."
+    return (
+        f"At the last checkpoint {top['model']} leads on {what} with "
+        f"{fmt_value(metric, float(top['value']))} (then {rest})."
+    )
+
+
+def dip_words(row: dict[str, Any] | None) -> str | None:
+    """The detector's verdict as a clause."""
+    if not row:
+        return None
+    if not row.get("dip"):
+        return "the detector finds no dip"
+    s = f"the detector finds a dip of {fmt_value(row.get('metric', 'accuracy'), float(row.get('depth') or 0))}"
+    if row.get("dip_step") is not None and not pd.isna(row.get("dip_step")):
+        s += f" at step {int(row['dip_step'])}"
+    rec = row.get("recovered")
+    if rec is True:
+        s += ", then recovery"
+    elif rec is False:
+        s += " without recovery by the last checkpoint"
+    return s
+
+
+def behaviour_paragraph(df: pd.DataFrame) -> str:
+    """Sentences on behaviour rates per checkpoint, and strong vs weak at the last checkpoint."""
+    if df.empty:
+        return "No behaviour tags were computed."
+    out = []
+    silent = sorted(m for m, sub in df.groupby("metric") if (sub["value"].abs() < 1e-12).all())
+    if silent:
+        names = sorted(
+            {_metric_words(m).rsplit(" ", 2)[0] for m in silent if m.endswith(" per trace")}
+        )
+        if names:
+            out.append(f"No model shows {', '.join(names)} in any checkpoint's traces.")
+    for metric, sub in df.groupby("metric", sort=True):
+        if metric in silent:
+            continue
+        per_model = []
+        for model, c in sub.groupby("model", sort=True):
+            c = c.groupby("step", as_index=False)["value"].mean().sort_values("step")
+            a, b = float(c.iloc[0]["value"]), float(c.iloc[-1]["value"])
+            per_model.append((model, a, b, int(c.iloc[0]["step"]), int(c.iloc[-1]["step"])))
+        parts = [
+            f"{m} went from {fmt_value(metric, a)} at step {s0} to {fmt_value(metric, b)} at step {s1}"
+            for m, a, b, s0, s1 in per_model
+        ]
+        s = f"{_metric_words(metric).capitalize()}: " + "; ".join(parts) + "."
+        if len(per_model) >= 2:
+            hi = max(per_model, key=lambda t: t[2])
+            lo = min(per_model, key=lambda t: t[2])
+            if hi[2] > lo[2] + 1e-9:
+                ratio = f" ({hi[2] / lo[2]:.1f}x)" if lo[2] > 0 else ""
+                s += f" At the end {hi[0]} shows the most, {lo[0]} the least{ratio}."
+        out.append(s)
+    return " ".join(out)
+
+
+def _metric_words(metric: str) -> str:
+    return metric.replace("_", " ")
+
+
+def probe_paragraph(df: pd.DataFrame) -> str:
+    """Best layer per model at the first and last checkpoint, with the control when present."""
+    if df.empty:
+        return "No probe results."
+    au = df[df["metric"] == "auroc"]
+    out = []
+    for model, sub in au.groupby("model", sort=True):
+        steps = sorted(sub["step"].unique())
+        first, last = steps[0], steps[-1]
+        b0 = sub[sub["step"] == first].sort_values("value").iloc[-1]
+        b1 = sub[sub["step"] == last].sort_values("value").iloc[-1]
+        s = (
+            f"In {model} the dead-end probe's best AUROC went from {b0['value']:.2f} "
+            f"(layer {int(b0['layer'])}) at step {int(first)} to {b1['value']:.2f} "
+            f"(layer {int(b1['layer'])}) at step {int(last)}"
+        )
+        ctrl = df[
+            (df["model"] == model)
+            & (df["metric"] == "control_auroc")
+            & (df["step"] == last)
+            & (df["layer"] == b1["layer"])
+        ]
+        if not ctrl.empty:
+            s += f"; a shuffled-label control on that layer scores {float(ctrl['value'].iloc[0]):.2f}"
+        out.append(s + ".")
+    best = au.sort_values("value").iloc[-1] if not au.empty else None
+    if best is not None and au["model"].nunique() > 1:
+        out.append(
+            f"Overall the highest AUROC is {best['value']:.2f}, in {best['model']} at layer "
+            f"{int(best['layer'])}, step {int(best['step'])}."
+        )
+    return " ".join(out)
+
+
+def refusal_paragraph(df: pd.DataFrame) -> str:
+    """Refusal rate, direction drift and AUROC per model, first vs last checkpoint."""
+    if df.empty:
+        return "No refusal analysis."
+    names = {
+        "refusal_rate": "refusal rate on harmful prompts",
+        "cos_to_base": "cosine between its refusal direction and the base model's",
+        "auroc": "AUROC of the refusal direction separating harmful from harmless prompts",
+    }
+    out = []
+    for model, sub in df.groupby("model", sort=True):
+        parts = []
+        for metric in ("refusal_rate", "cos_to_base", "auroc"):
+            c = sub[sub["metric"] == metric]
+            if c.empty:
+                continue
+            parts.append(curve_sentence(model, names[metric], metric, c).rstrip("."))
+        if parts:
+            out.append("; ".join(parts) + ".")
+    return " ".join(out)
+
+
+def appropriateness_paragraph(df: pd.DataFrame) -> str:
+    """Whether the model's backtracks leave real dead ends, first vs last checkpoint."""
+    if df.empty:
+        return "No appropriateness results."
+    out = []
+    for (model, metric), c in df.groupby(["model", "metric"], sort=True):
+        out.append(curve_sentence(model, _metric_words(metric), metric, c))
+    return " ".join(out)
