@@ -79,3 +79,23 @@ def test_curly_apostrophes_match_like_straight_ones(tagger):
     straight = tagger.tag("That's not right.")["counts"]
     curly = tagger.tag("That\u2019s not right.")["counts"]
     assert straight == curly and curly["backtracking"] == 1
+
+
+def test_corrective_stop_before_a_check_is_backtracking(tagger):
+    """A check announced after "But wait" re-opens a step: verification yields to the rule."""
+    counts = tagger.tag("But wait, let me double-check the sum.")["counts"]
+    assert counts["backtracking"] == 1 and counts["verification"] == 0
+
+
+def test_check_episode_labels_whole_sentences_between_opening_and_verdict(tagger):
+    text = "Let me double-check that. 6 * 4 = 24. Yes, that's correct."
+    spans = [sp for sp in tagger.tag(text)["spans"] if sp["rule"] == "check_episode"]
+    assert [text[sp["start"] : sp["end"]] for sp in spans] == ["6 * 4 = 24."]
+    assert tagger.tag(text)["counts"]["verification"] == 3
+
+
+def test_yields_to_rejects_unknown_targets():
+    from sftlens.trace_tagger._rules import rule
+
+    with pytest.raises(ValueError, match="known labels"):
+        rule("backtracking", yields_to=("verifcation.check_intent",))

@@ -9,46 +9,114 @@ from __future__ import annotations
 
 from sftlens.trace_tagger._rules import rule
 
-_STOP_WORDS = ["wait", "hold", "hang", "oops", "whoa", "scratch"]
+_LEAD = ["oh", "hmm", "hmmm", "and", "so", "okay", "ok", "no", "now"]
 
 
 @rule("backtracking", yields_to=("verification",))
 def stop_interjection():
     """A sentence that opens by stopping the current line of thought.
 
-    Yields to verification: "Wait, let me check that" is a check, not a change of course.
+    Yields to verification: "Wait, let me check that" is a check, not a change of course (a
+    contrastive or corrective stop is `self_correction`, which does not yield).
 
     Must match:
         - Wait, that can't be right.
-        - But wait, 7 is not a factor of 24.
-        - Hold on, I dropped a sign.
+        - Wait, 7 is not a factor of 24.
         - Hmm, wait. The second term is negative.
-        - Oops, I dropped a sign.
-        - Wait a second, the base is 16.
-        - Scratch that.
+        - So wait, the base is 16.
+        - Whoa, the sum is negative.
     Must not match:
         - We wait for the next value of n.
-        - Hold on to the remainder for later.
         - Wait, let me verify that 3 * 8 = 24.
+        - I had to wait, so I computed it later.
     """
-    lead = {"LOWER": {"IN": ["but", "oh", "hmm", "hmmm", "no", "and", "so", "okay", "ok"]}}
+    lead = {"LOWER": {"IN": _LEAD}}
     return [
-        [{"IS_SENT_START": True, "LOWER": {"IN": ["wait", "oops", "whoa"]}}],
+        [{"IS_SENT_START": True, "LOWER": {"IN": ["wait", "whoa"]}}],
         [{"IS_SENT_START": True, **lead}, {"IS_PUNCT": True, "OP": "?"}, {"LOWER": "wait"}],
-        [
-            {"IS_SENT_START": True, "LOWER": {"IN": ["hold", "hang"]}},
-            {"LOWER": "on"},
-            {"IS_PUNCT": True},
-        ],
+    ]
+
+
+@rule("backtracking")
+def self_correction():
+    """A stop that objects to or corrects what came before ("but wait", "wait, no", "hold on").
+
+    Unlike a bare "Wait," the stop says the previous step is in doubt ("but"), wrong ("no"),
+    or about to be corrected ("actually"), so a check announced in the same sentence
+    ("But wait, let me double-check the sum") re-opens that step: the sentence is a
+    backtrack, and verification rules yield to it.
+
+    Must match:
+        - But wait, 7 is not a factor of 24.
+        - Wait, but the second term is negative.
+        - Wait, no, the base is 16.
+        - No, wait, that is the old value.
+        - Wait, actually, the sum is 23.
+        - Hold on, I dropped a sign.
+        - But wait, hold on, let me double-check the sum.
+        - That gives 24, but wait, we used 6 twice.
+        - Wait a second, the base is 16.
+        - Oops, I dropped a sign.
+        - Actually, no, the order matters.
+        - Scratch that.
+    Must not match:
+        - Hold on to the remainder for later.
+        - We wait for the next value of n.
+        - But waiting is not needed here.
+        - Wait, let me verify that 3 * 8 = 24.
+        - Actually, the sum is 23.
+    """
+    lead = {"LOWER": {"IN": _LEAD}}
+    fix = {"LOWER": {"IN": ["but", "no", "nope", "actually", "wait"]}}
+    return [
+        [{"LOWER": "but"}, {"IS_PUNCT": True, "OP": "?"}, {"LOWER": "wait"}, {"IS_PUNCT": True}],
+        [{"IS_SENT_START": True, "LOWER": "wait"}, {"IS_PUNCT": True, "OP": "?"}, fix],
         [
             {"IS_SENT_START": True, **lead},
             {"IS_PUNCT": True, "OP": "?"},
-            {"LOWER": {"IN": ["hold", "hang"]}},
-            {"LOWER": "on"},
+            {"LOWER": "wait"},
+            {"IS_PUNCT": True, "OP": "?"},
+            fix,
+        ],
+        [
+            {"IS_SENT_START": True, "LOWER": {"IN": ["no", "nope", "actually"]}},
+            {"IS_PUNCT": True, "OP": "?"},
+            {"LOWER": {"IN": ["wait", "no"]}},
             {"IS_PUNCT": True},
         ],
+        [{"LOWER": {"IN": ["hold", "hang"]}}, {"LOWER": "on"}, {"IS_PUNCT": True}],
+        [
+            {"LOWER": "wait"},
+            {"LOWER": "a"},
+            {"LOWER": {"IN": ["second", "sec", "minute", "moment"]}},
+        ],
+        [{"IS_SENT_START": True, "LOWER": {"IN": ["oops", "whoops"]}}],
         [{"IS_SENT_START": True, "LOWER": "scratch"}, {"LOWER": {"IN": ["that", "this"]}}],
     ]
+
+
+_ERROR_WORDS = [
+    "miscalculated",
+    "miscalculation",
+    "miscalculating",
+    "miscounted",
+    "miscounting",
+    "misread",
+    "misapplied",
+    "misinterpreted",
+    "misinterpreting",
+    "misunderstood",
+    "misunderstanding",
+    "misremembered",
+    "messed",
+    "overcounted",
+    "overcounting",
+    "undercounted",
+    "undercounting",
+    "overcomplicating",
+    "overcomplicated",
+    "overthinking",
+]
 
 
 @rule("backtracking")
@@ -57,9 +125,17 @@ def error_admission():
 
     Must match:
         - That's not right, the sum is 23.
+        - That's not quite right.
+        - That might not be correct.
+        - That doesn't seem right.
         - This is wrong because the remainder is negative.
         - I made a mistake in the second step.
+        - Unless I made a multiplication error when computing 3 * 29524.
+        - Maybe I'm not structuring this correctly.
         - Perhaps I miscalculated the area.
+        - Maybe I misunderstood the question.
+        - So, clearly, that method is overcounting.
+        - Wait, maybe I'm overcomplicating this.
         - That can't be right.
         - That doesn't make sense.
         - This doesn't work, since 5 * 4 = 20.
@@ -74,16 +150,35 @@ def error_admission():
         - That's right, the sum is 24.
         - This works because 6 * 4 = 24.
         - The wrong answer choices are B and C.
+        - We must not count 4 twice.
+        - I made a table of the values.
+        - We are not counting the empty set.
     """
     subj = {"LOWER": {"IN": ["that", "this", "it", "which", "something"]}}
     be = {"NORM": {"IN": ["is", "'s", "was", "seems", "must", "looks"]}}
+    adverb = {
+        "LOWER": {"IN": ["quite", "entirely", "exactly", "really", "totally", "necessarily"]},
+        "OP": "?",
+    }
+    verdict = {"LOWER": {"IN": ["right", "correct", "possible", "valid", "true", "working"]}}
     return [
+        [subj, be, {"LOWER": "be", "OP": "?"}, {"LOWER": "not"}, adverb, verdict],
         [
             subj,
-            be,
+            {"NORM": {"IN": ["might", "may", "would", "could", "will"]}},
+            {"NORM": "not"},
+            {"LOWER": "be"},
+            adverb,
+            verdict,
+        ],
+        [
+            {"NORM": {"IN": ["does", "did", "do"]}},
+            {"NORM": "not"},
+            {"LEMMA": {"IN": ["seem", "look", "sound"]}},
+            {"LOWER": "to", "OP": "?"},
             {"LOWER": "be", "OP": "?"},
-            {"LOWER": "not"},
-            {"LOWER": {"IN": ["right", "correct", "possible", "valid", "true", "working"]}},
+            adverb,
+            verdict,
         ],
         [subj, be, {"LOWER": {"IN": ["wrong", "incorrect", "impossible", "off"]}}],
         [
@@ -106,23 +201,19 @@ def error_admission():
         ],
         [
             {"LOWER": {"IN": ["made", "making"]}},
-            {"LOWER": {"IN": ["a", "an", "another"]}},
-            {"LOWER": {"IN": ["mistake", "error", "miscalculation"]}},
+            {"LOWER": {"IN": ["a", "an", "another", "some"]}},
+            {"IS_ALPHA": True, "OP": "?"},
+            {"LOWER": {"IN": ["mistake", "mistakes", "error", "errors", "miscalculation"]}},
         ],
+        # "I'm not structuring this correctly."
         [
-            {
-                "LOWER": {
-                    "IN": [
-                        "miscalculated",
-                        "miscounted",
-                        "misread",
-                        "misapplied",
-                        "misinterpreted",
-                        "messed",
-                    ]
-                }
-            }
+            {"LOWER": {"IN": ["'m", "am", "was", "'re", "are", "were"]}},
+            {"LOWER": "not"},
+            {"LOWER": {"REGEX": "ing$"}},
+            {"LOWER": {"IN": ["this", "it", "that", "them"]}, "OP": "?"},
+            {"LOWER": {"IN": ["correctly", "properly", "right"]}},
         ],
+        [{"LOWER": {"IN": _ERROR_WORDS}}],
         [{"LOWER": "dead"}, {"LOWER": {"IN": ["end", "-"]}}],
         [{"LOWER": "so"}, {"LOWER": {"IN": ["it", "this", "that"]}}, {"LOWER": "fails"}],
         [
@@ -158,6 +249,129 @@ def error_admission():
     ]
 
 
+_SEEM = ["seems", "seemed", "looks", "looked", "sounds", "feels"]
+
+
+@rule("backtracking")
+def doubt_result():
+    """The writer doubts a result: finds it implausible, or in conflict with another result.
+
+    A result called implausible ("that seems too big") or contradicted ("a contradiction",
+    "two different results") is treated as declared wrong: the writer re-opens the step that
+    produced it.
+
+    Must match:
+        - Wait, that seems too big.
+        - Hmm, that seems quite a lot.
+        - But that seems off because the answer should be an integer.
+        - That looks a bit high.
+        - Which seems unlikely, since the sum is small.
+        - This is a contradiction.
+        - Again, a contradiction.
+        - That's a discrepancy.
+        - But that's conflicting with our earlier result.
+        - Now I'm getting two different results.
+        - This is getting too convoluted.
+        - But that would mean the coefficient depends on c.
+        - But then that would make the sum negative.
+        - I'm not sure if that's the right approach here.
+        - I'm not sure that this is correct.
+        - But that seems complicated.
+    Must not match:
+        - We prove it by contradiction.
+        - Suppose, for contradiction, that x is odd.
+        - The result seems right.
+        - The number is large, so we use logarithms.
+        - Two different colours are used.
+        - That would mean 3 * 8 = 24, as required.
+        - I'm not sure yet which formula to use.
+        - The next part seems complicated, so let me set it up first.
+    """
+    seem = {"LOWER": {"IN": _SEEM}}
+    return [
+        [
+            seem,
+            {
+                "LOWER": {
+                    "IN": [
+                        "off",
+                        "odd",
+                        "strange",
+                        "weird",
+                        "suspicious",
+                        "fishy",
+                        "unlikely",
+                        "implausible",
+                        "wrong",
+                        "incorrect",
+                        "inconsistent",
+                        "contradictory",
+                        "conflicting",
+                    ]
+                }
+            },
+        ],
+        [
+            seem,
+            {"LOWER": "a", "OP": "?"},
+            {"LOWER": {"IN": ["too", "quite", "bit", "rather", "way", "really", "very"]}},
+            {"LOWER": {"IN": ["a", "too"]}, "OP": "?"},
+            {
+                "LOWER": {
+                    "IN": ["big", "large", "high", "low", "small", "much", "many", "few", "lot"]
+                }
+            },
+        ],
+        [
+            {"LOWER": {"IN": ["a", "another", "this", "that"]}},
+            {"LOWER": {"IN": ["contradiction", "discrepancy", "inconsistency"]}},
+        ],
+        [
+            {"LOWER": {"IN": ["is", "'s", "are", "was"]}},
+            {"LOWER": {"IN": ["conflicting", "contradictory", "inconsistent"]}},
+        ],
+        [{"LOWER": {"IN": ["conflicts", "contradicts"]}}],
+        [
+            {"LOWER": "two"},
+            {"LOWER": "different"},
+            {"LOWER": {"IN": ["results", "answers", "values"]}},
+        ],
+        [
+            {"LOWER": "getting"},
+            {"LOWER": {"IN": ["too", "very", "really", "quite"]}, "OP": "?"},
+            {"LOWER": {"IN": ["convoluted", "complicated", "messy", "tedious", "confusing"]}},
+        ],
+        # An objection drawn from a consequence: "But that would mean ...".
+        [
+            {"LOWER": "but"},
+            {"LOWER": "then", "OP": "?"},
+            {"IS_PUNCT": True, "OP": "?"},
+            {"LOWER": {"IN": ["that", "this", "it"]}},
+            {"LOWER": {"IN": ["would", "'d", "means", "implies"]}},
+            {"LOWER": {"IN": ["mean", "make", "give", "imply", "require"]}, "OP": "?"},
+        ],
+        # Doubt whether a result or approach is right: "I'm not sure if that's right".
+        [
+            {"LOWER": {"IN": ["not", "n't"]}},
+            {"LOWER": {"IN": ["sure", "certain", "convinced"]}},
+            {"LOWER": {"IN": ["if", "whether", "that"]}},
+            {"LOWER": {"IN": ["that", "this", "it", "my", "the", "i"]}},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"LOWER": {"IN": ["right", "correct", "valid", "accurate"]}},
+        ],
+        # An approach judged too hard to finish: "But that seems complicated."
+        [
+            {"LOWER": {"IN": ["that", "this", "it"]}},
+            {"LOWER": {"IN": _SEEM}},
+            {"LOWER": {"IN": ["too", "very", "really", "quite", "overly"]}, "OP": "?"},
+            {"LOWER": {"IN": ["complicated", "messy", "tedious", "convoluted", "complex"]}},
+            {"ORTH": {"IN": [".", "!"]}},
+        ],
+    ]
+
+
 @rule("backtracking")
 def switch_approach():
     """The writer leaves the current path: goes back, starts over, or takes another approach.
@@ -177,12 +391,17 @@ def switch_approach():
         - Back up.
         - Return to 3 7.
         - Back to room B.
+        - Perhaps I need to think about it differently.
+        - Let me just stick with my original calculation.
+        - Maybe it's better to stick to the first method.
     Must not match:
         - The approach works for every n.
         - We go on to the next term.
         - A different base gives the same result.
         - Back substitution gives x = 2.
         - Return the largest value.
+        - The terms stick together.
+        - Each part behaves differently.
     """
     other = {
         "LOWER": {
@@ -244,6 +463,19 @@ def switch_approach():
         [{"LEMMA": "backtrack"}],
         [{"LEMMA": "try"}, {"LOWER": "something"}, {"LOWER": {"IN": ["else", "different"]}}],
         [
+            {"LEMMA": {"IN": ["think", "approach", "look", "try"]}},
+            {"LOWER": {"IN": ["about", "of", "at"]}, "OP": "?"},
+            {"LOWER": {"IN": ["it", "this", "that"]}, "OP": "?"},
+            {"LOWER": "differently"},
+        ],
+        # Returning to an earlier path after exploring another: "stick with the first method".
+        [
+            {"LEMMA": "stick"},
+            {"LOWER": {"IN": ["with", "to"]}},
+            {"LOWER": {"IN": ["the", "my", "our"]}, "OP": "?"},
+            {"LOWER": {"IN": ["first", "original", "initial", "earlier", "previous"]}},
+        ],
+        [
             {"IS_SENT_START": True, "LOWER": {"IN": ["back", "return", "returning"]}},
             {"LOWER": {"IN": ["up", "to"]}},
             {"IS_PUNCT": True, "OP": "?"},
@@ -258,4 +490,4 @@ def switch_approach():
     ]
 
 
-RULES = (stop_interjection, error_admission, switch_approach)
+RULES = (stop_interjection, self_correction, error_admission, doubt_result, switch_approach)

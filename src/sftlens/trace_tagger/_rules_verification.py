@@ -3,11 +3,23 @@
 A verification announces a check ("let me verify", "double-check"), performs one
 ("substituting back", "plugging in x = 3"), or states its outcome ("that checks out", "which
 matches the target", "Yes, that's correct").
+
+A sentence that also re-opens a step (a corrective stop such as "But wait", an error admission,
+doubt about a result, or a switch to another method) is a backtrack, not a check: "But wait,
+let me double-check that, I might have made a mistake" re-evaluates; the check is its means.
+Every verification rule therefore yields to those backtracking rules (`YIELDS`).
 """
 
 from __future__ import annotations
 
-from sftlens.trace_tagger._rules import rule
+from sftlens.trace_tagger._rules import context_rule, rule
+
+YIELDS = (
+    "backtracking.self_correction",
+    "backtracking.error_admission",
+    "backtracking.doubt_result",
+    "backtracking.switch_approach",
+)
 
 _CHECK_VERBS = [
     "check",
@@ -29,7 +41,21 @@ _CHECK_VERBS = [
 ]
 
 
-@rule("verification")
+_LEAD_VERBS = ["check", "verify", "confirm", "test"]
+_REDO_VERBS = [
+    "compute",
+    "calculate",
+    "count",
+    "add",
+    "multiply",
+    "evaluate",
+    "redo",
+    "tally",
+    "sum",
+]
+
+
+@rule("verification", yields_to=YIELDS)
 def check_intent():
     """The writer announces or performs a check of a result.
 
@@ -42,49 +68,78 @@ def check_intent():
         - Let me recalculate the sum.
         - As a sanity check, n = 1 gives 3.
         - I can check this by expanding.
+        - Let me compute that product again.
+        - Let me go through each layer again.
+        - Let me add them up again.
+        - **Rechecking the units digits:**
+        - Now, let's test this formula for n = 1.
     Must not match:
         - The check digit is 7.
         - Let me compute the sum of the digits.
         - Make a table of the values.
+        - Let me think about it again.
+        - Let me read the problem again.
+        - Using the binomial theorem again, the middle term is 20.
+        - Let me check the problem again.
+        - The test has five questions.
     """
+    again = {"LOWER": {"IN": ["again", "afresh"]}}
+    lead = {
+        "LOWER": {
+            "IN": [
+                "let",
+                "to",
+                "can",
+                "i",
+                "we",
+                "should",
+                "must",
+                "'ll",
+                "will",
+                "just",
+                "quickly",
+                "now",
+                "me",
+                "us",
+                "'s",
+            ]
+        }
+    }
     return [
         [{"LEMMA": {"IN": _CHECK_VERBS}, "LOWER": {"NOT_IN": ["check", "checks"]}}],
+        # "let me check", "to verify", ... but not a re-reading of the problem statement
+        # ("Let me check the problem again").
+        [lead, {"LOWER": {"IN": _LEAD_VERBS}}, {"LOWER": {"NOT_IN": ["the"]}}],
         [
-            {
-                "LOWER": {
-                    "IN": [
-                        "let",
-                        "to",
-                        "can",
-                        "i",
-                        "we",
-                        "should",
-                        "must",
-                        "'ll",
-                        "will",
-                        "just",
-                        "quickly",
-                        "now",
-                        "me",
-                        "us",
-                    ]
-                }
-            },
-            {"LOWER": {"IN": ["check", "verify", "confirm"]}},
+            lead,
+            {"LOWER": {"IN": _LEAD_VERBS}},
+            {"LOWER": "the"},
+            {"LOWER": {"NOT_IN": ["problem", "question", "statement", "original", "task"]}},
         ],
         [{"IS_SENT_START": True, "LOWER": {"IN": ["check", "verify", "verification", "checking"]}}],
         [{"LOWER": "double"}, {"ORTH": "-", "OP": "?"}, {"LEMMA": "check"}],
         [{"LOWER": {"IN": ["make", "making", "be", "being"]}}, {"LOWER": "sure"}],
         [{"LOWER": {"IN": ["sanity", "quick", "final"]}}, {"LOWER": "check"}],
+        # Re-computation: "compute that product again", "go through each layer again".
         [
-            {"LEMMA": "compute"},
-            {"LOWER": {"IN": ["it", "this", "that"]}, "OP": "?"},
-            {"LOWER": "again"},
+            {"LEMMA": {"IN": _REDO_VERBS}},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"OP": "?"},
+            again,
+        ],
+        [
+            {"LEMMA": "go"},
+            {"LOWER": {"IN": ["through", "over"]}},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"OP": "?"},
+            again,
         ],
     ]
 
 
-@rule("verification")
+@rule("verification", yields_to=YIELDS)
 def substitute_back():
     """The writer substitutes a result back or plugs it in to test it.
 
@@ -118,7 +173,7 @@ def substitute_back():
     ]
 
 
-@rule("verification")
+@rule("verification", yields_to=YIELDS)
 def confirmation():
     """The writer states that a result passed a check.
 
@@ -136,18 +191,31 @@ def confirmation():
         - Which matches the earlier computation.
         - I think that makes sense.
         - The two results are consistent with each other.
+        - That seems right because 10 plates are placed.
+        - Hmm, okay, that seems logical.
+        - So yes, 88572.
+        - Since 488 is beyond 449, yes, all five blocks are complete.
+        - Both methods give the same result.
+        - So, that's reassuring.
+        - I think 588 is the correct answer.
     Must not match:
         - Which option is correct?
         - That's not correct.
+        - That's not quite right.
         - This doesn't make sense.
         - The correct formula is the binomial theorem.
         - The target is 24.
         - Yesterday I learned this.
+        - It seems reasonable to assume that n is even.
+        - That doesn't seem right.
+        - Which is the right answer?
+        - So there are 9 sets. Right?
+        - The two sides have the same number of terms.
     """
     return [
         [
             {"IS_SENT_START": True, "LOWER": {"IN": ["yes", "yep", "yeah", "correct", "right"]}},
-            {"IS_PUNCT": True},
+            {"IS_PUNCT": True, "ORTH": {"NOT_IN": ["?"]}},
         ],
         [{"LEMMA": "check"}, {"LOWER": "out"}],
         [
@@ -182,7 +250,25 @@ def confirmation():
         [{"LOWER": "as"}, {"LOWER": "expected"}],
         # A closing verdict: "... so 6.18% is correct." (not "... is not correct.").
         [
-            {"LOWER": {"NOT_IN": ["not", "n't", "n’t", "never", "be"]}},
+            # Not after a negation or a verb that follows one ("doesn't seem right.").
+            {
+                "LOWER": {
+                    "NOT_IN": [
+                        "not",
+                        "n't",
+                        "n’t",
+                        "never",
+                        "be",
+                        "seem",
+                        "look",
+                        "sound",
+                        "quite",
+                        "entirely",
+                        "exactly",
+                        "necessarily",
+                    ]
+                }
+            },
             {"LOWER": {"IN": ["correct", "right", "reasonable"]}},
             {"ORTH": {"IN": [".", "!"]}},
         ],
@@ -192,10 +278,60 @@ def confirmation():
         ],
         [{"LOWER": {"IN": ["makes", "made"]}}, {"LOWER": "sense"}],
         [{"LOWER": "consistent"}],
+        # "that seems right because ..." (not "it seems reasonable to assume ...").
+        [
+            {"LOWER": {"IN": ["seems", "seemed", "looks", "sounds"]}},
+            {"LOWER": "to", "OP": "?"},
+            {"LOWER": "be", "OP": "?"},
+            {
+                "LOWER": {
+                    "IN": [
+                        "right",
+                        "correct",
+                        "consistent",
+                        "reasonable",
+                        "logical",
+                        "plausible",
+                        "accurate",
+                        "valid",
+                        "fine",
+                        "good",
+                    ]
+                }
+            },
+            {"LOWER": {"NOT_IN": ["to", "that", "for", "if", "whether", "when"]}},
+        ],
+        # An affirmation inside the sentence: "So yes, 88572.", "..., yes, all five ...".
+        [
+            {
+                "IS_SENT_START": True,
+                "LOWER": {"IN": ["so", "and", "okay", "ok", "oh", "then", "hmm"]},
+            },
+            {"IS_PUNCT": True, "OP": "?"},
+            {"LOWER": {"IN": ["yes", "yep", "yeah"]}},
+        ],
+        [{"ORTH": ","}, {"LOWER": {"IN": ["yes", "yep", "yeah"]}}, {"ORTH": ","}],
+        # Two computations agree: "both methods give the same result".
+        [
+            {"LEMMA": {"IN": ["give", "get", "yield", "produce", "arrive", "reach"]}},
+            {"LOWER": {"IN": ["the", "at"]}},
+            {"LOWER": "the", "OP": "?"},
+            {"LOWER": "same"},
+            {"LOWER": {"IN": ["result", "answer", "value", "total", "results", "answers"]}},
+        ],
+        [{"IS_SENT_START": True, "LOWER": "same"}, {"LOWER": {"IN": ["result", "answer"]}}],
+        [{"LOWER": "reassuring"}],
+        [
+            {"LOWER": {"NOT_IN": ["which", "what", "whether", "if"]}},
+            {"LOWER": {"IN": ["is", "'s"]}},
+            {"LOWER": "the"},
+            {"LOWER": {"IN": ["correct", "right"]}},
+            {"LOWER": {"IN": ["answer", "result", "value", "count", "total"]}},
+        ],
     ]
 
 
-@rule("verification")
+@rule("verification", yields_to=YIELDS)
 def compare_target():
     """The writer compares a computed value with the target or the expected value.
 
@@ -223,6 +359,7 @@ def compare_target():
         - Found a pattern in the digits.
         - The target is 24.
         - Begin at H; the target is Z.
+        - Wait, that seems too big.
     """
     goal = {"LOWER": {"IN": ["target", "goal", "answer"]}}
     return [
@@ -232,7 +369,9 @@ def compare_target():
             {"LOWER": {"IN": ["no", "nope"]}},
             {"ORTH": {"IN": [".", "!", ";"]}},
         ],
+        # "21, too small." (a doubt such as "that seems too big" is backtracking.doubt_result).
         [
+            {"ORTH": ","},
             {"LOWER": "too"},
             {
                 "LOWER": {
@@ -291,4 +430,46 @@ def compare_target():
     ]
 
 
-RULES = (check_intent, substitute_back, confirmation, compare_target)
+MAX_EPISODE_GAP = 3
+_OPENERS = frozenset(
+    {"verification.check_intent", "verification.substitute_back", "verification.confirmation"}
+)
+_VERDICT = "verification.confirmation"
+
+
+@context_rule("verification")
+def check_episode(sent_rules: dict[int, set[str]]) -> list[int]:
+    """The sentences between a check's opening and its verdict, which re-compute what is checked.
+
+    A check often spans sentences: an announcement ("Let me double-check that.") or a verdict
+    on the previous item, then up to `MAX_EPISODE_GAP` sentences that redo a computation with
+    no cue of their own, then a verdict ("Yes, that's correct."). The middle sentences are part
+    of the check. A labelled sentence in between (a stop, a hedge, a plan) or a longer gap ends
+    the episode; a computation that no verdict closes is not labelled.
+
+    Must match:
+        - Let me double-check that. 6 * 4 = 24. Yes, that's correct.
+        - Let me recount. Units: 49, tens: 50. So 99 in total. Correct.
+        - That's correct. Next, 5! = 120. Correct.
+    Must not match:
+        - Let me double-check that. 6 * 4 = 24.
+        - 6 * 4 = 24. Yes, that's correct.
+        - Let me check. 1 + 1 = 2. Then 2 + 2 = 4. And 4 + 4 = 8. So 8 + 8 = 16. Correct.
+        - Let me check. Hmm, 6 * 4 = 24. Yes, that's correct.
+    """
+    out: list[int] = []
+    prev = None  # the last sentence with a span
+    for k in sorted(sent_rules):
+        keys = sent_rules[k]
+        if (
+            prev is not None
+            and 0 < k - prev - 1 <= MAX_EPISODE_GAP
+            and _VERDICT in keys
+            and not _OPENERS.isdisjoint(sent_rules[prev])
+        ):
+            out.extend(range(prev + 1, k))
+        prev = k
+    return out
+
+
+RULES = (check_intent, substitute_back, confirmation, compare_target, check_episode)

@@ -53,7 +53,7 @@ class Tagger:
     """
 
     def __init__(self, ruleset: str = RULESET_ID, max_piece_chars: int = MAX_PIECE_CHARS):
-        from spacy.attrs import IS_PUNCT, IS_SPACE, IS_STOP, LOWER, SENT_START
+        from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, IS_STOP, LENGTH, LOWER, SENT_START
         from spacy.matcher import PhraseMatcher
 
         self.ruleset = ruleset
@@ -61,11 +61,12 @@ class Tagger:
         self.max_piece_chars = max_piece_chars
         self.nlp = build_nlp()
         strings = self.nlp.vocab.strings
-        self._attrs = [LOWER, IS_SPACE, IS_PUNCT, IS_STOP, SENT_START]
+        self._attrs = [LOWER, IS_SPACE, IS_PUNCT, IS_STOP, SENT_START, IDX, LENGTH]
         self._lex = _verbosity.Lexicons(strings)
         self.matcher = AnchoredMatcher(self.nlp.vocab, self.nlp.get_pipe(LEMMATIZER).table)
         self.phrases = PhraseMatcher(self.nlp.vocab, attr="NORM")
         self._by_id: dict[int, Rule] = {}
+        self._context_rules = tuple(r for r in self.rules if r.context is not None)
         for r in self.rules:
             self._by_id[strings.add(r.key)] = r
             token_patterns, phrase_patterns = [], []
@@ -131,6 +132,13 @@ class Tagger:
         sent = np.cumsum(starts) - 1 + st.n_sent
         st.n_sent += int(starts.sum())
         sent_starts = np.flatnonzero(starts)
+        if self._context_rules and len(sent_starts):
+            # Char range of each sentence: its first token to the end of its last non-space
+            # token (trailing white space belongs to no sentence).
+            solid = np.flatnonzero(arr[:, 1] == 0)
+            last = solid[np.searchsorted(solid, np.r_[sent_starts[1:], len(doc)]) - 1]
+            ends = arr[last, 5] + arr[last, 6]
+            st.sent_chars.append(np.c_[arr[sent_starts, 5], ends].astype(np.int64) + offset)
         spans = self.matcher(doc, arr[:, 0], sent_starts)
         spans += self.phrases(doc, as_spans=True)
         for span in spans:
@@ -147,6 +155,8 @@ class Tagger:
 
     def _finish(self, st: _TraceState, text: str, data: bytes) -> dict:
         spans = _resolve(st.spans)
+        if self._context_rules and st.sent_chars:
+            spans = _add_context(spans, self._context_rules, np.concatenate(st.sent_chars))
         counts = {label: 0 for label in LABELS}
         for label in LABELS:
             counts[label] = len({sent for _, _, r, sent in spans if r.label == label})
@@ -179,10 +189,11 @@ class Tagger:
 class _TraceState:
     """What one trace accumulates while its pieces stream through spaCy."""
 
-    __slots__ = ("spans", "lower", "kind", "sent", "n_sent")
+    __slots__ = ("spans", "lower", "kind", "sent", "n_sent", "sent_chars")
 
     def __init__(self) -> None:
         self.spans: list[tuple[int, int, Rule, int]] = []
+        self.sent_chars: list[np.ndarray] = []
         self.lower: list[np.ndarray] = []
         self.kind: list[np.ndarray] = []
         self.sent: list[np.ndarray] = []
@@ -190,9 +201,10 @@ class _TraceState:
 
 
 def _resolve(spans: list[tuple[int, int, Rule, int]]) -> list[tuple[int, int, Rule, int]]:
-    """Drop spans whose rule yields to a label in the same sentence, and overlapping repeats of
-    one rule (the longest stays); sort by position."""
+    """Drop spans whose rule yields to a label or rule key in the same sentence, and overlapping
+    repeats of one rule (the longest stays); sort by position."""
     present = {(sent, r.label) for _, _, r, sent in spans}
+    present |= {(sent, r.key) for _, _, r, sent in spans}
     by_rule: dict[str, list[tuple[int, int, Rule, int]]] = {}
     for sp in spans:
         if not any((sp[3], label) in present for label in sp[2].yields_to):
@@ -210,6 +222,28 @@ def _resolve(spans: list[tuple[int, int, Rule, int]]) -> list[tuple[int, int, Ru
                 run.append(sp)
         kept += run
     return sorted(kept, key=lambda x: (x[0], x[1], x[2].key))
+
+
+def _add_context(
+    spans: list[tuple[int, int, Rule, int]], rules: tuple[Rule, ...], sent_chars: np.ndarray
+) -> list[tuple[int, int, Rule, int]]:
+    """Add the whole-sentence spans of context rules to resolved `spans` (sorted as before).
+
+    Args:
+        sent_chars: ``(n_sentences, 2)`` start and end char of every sentence of the text.
+    """
+    by_sent: dict[int, set[str]] = {}
+    for _, _, r, sent in spans:
+        by_sent.setdefault(sent, set()).add(r.key)
+    added = [
+        (int(sent_chars[k, 0]), int(sent_chars[k, 1]), r, k)
+        for r in rules
+        for k in r.context(by_sent)
+        if k not in by_sent
+    ]
+    if not added:
+        return spans
+    return sorted(spans + added, key=lambda x: (x[0], x[1], x[2].key))
 
 
 _CACHE: dict[str, Tagger] = {}
