@@ -87,9 +87,33 @@ class DataSpec(Config):
     style: str = option("cot", "rendering style: cot | nocot | lowq | verbose")
     path: str | None = option(None, "a local JSONL/parquet SFT file instead of generated data")
     knobs: dict[str, Any] = option(help="task generation knobs", factory=dict)
+    render: dict[str, Any] = option(
+        help="rendering options of the task's style, e.g. max_expansions: 1 (Countdown cot)",
+        factory=dict,
+    )
 
     def validate(self) -> None:
         _check_name("data", self.name)
+        if self.render and not self.path:
+            _check_render_options(self)
+
+
+def _check_render_options(d: DataSpec) -> None:
+    """Reject a render option the task's `render` does not take, naming it and the known ones."""
+    import inspect
+
+    from sftlens.tasks import TASKS, get_task
+
+    if d.task not in TASKS:
+        return  # an unknown task is reported when the data is made, with the known names
+    params = inspect.signature(get_task(d.task).render).parameters
+    known = [k for k, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
+    for key in d.render:
+        if key not in known:
+            raise ConfigError(
+                f"data.{d.name}.render: {key!r} is not a render option of task {d.task!r}; "
+                f"known: {', '.join(known) or 'none'}."
+            )
 
 
 @dataclasses.dataclass

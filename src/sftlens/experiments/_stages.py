@@ -224,6 +224,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                     params={
                         **common,
                         "task": spec.analysis.probe_task,
+                        "knobs": probe_knobs(spec),
                         "n": sz.probe_problems,
                         "folds": sz.probe_folds,
                         "device": spec.device,
@@ -318,7 +319,7 @@ def _sft_data(ctx: StageContext) -> None:
     # One problem pool for every style: the same seed and n give the same problems.
     seed = _seed(ctx.spec, 2)
     problems = task.generate(ctx.params["n"], seed, split="train", **d.knobs)
-    examples = [task.render(p, d.style, seed + i) for i, p in enumerate(problems)]
+    examples = [task.render(p, d.style, seed + i, **d.render) for i, p in enumerate(problems)]
     write_jsonl(out, examples)
 
 
@@ -483,6 +484,15 @@ def _tag(ctx: StageContext) -> None:
         write_parquet(table, tmp / PROBE_TABLE)
 
 
+def probe_knobs(spec: ExperimentSpec) -> dict:
+    """Generation knobs of the probed problems: those of the first SFT data set of the probe
+    task, so the probe reads the kind of problem the models were trained on."""
+    for d in spec.data:
+        if d.task == spec.analysis.probe_task and not d.path:
+            return dict(d.knobs)
+    return {}
+
+
 def _probe(ctx: StageContext) -> None:
     from sftlens.probes import ProbeConfig, dead_end_probe
 
@@ -492,6 +502,7 @@ def _probe(ctx: StageContext) -> None:
         seed=_seed(ctx.spec, 4),
         device=ctx.params["device"],
         n_splits=ctx.params["folds"],
+        knobs=ctx.params["knobs"],
         # The report shows step-end positions only; the pre-next positions would double the cost.
         kinds=["step_end"],
     )

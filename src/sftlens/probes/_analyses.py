@@ -72,6 +72,9 @@ class ProbeConfig(Config):
     n_problems: int = option(200, "Countdown eval problems to teacher-force")
     split: str = option("eval", "problem split (train or eval)")
     seed: int = option(0, "problems, renders, folds and shuffles")
+    knobs: dict[str, Any] = option(
+        factory=dict, help="Countdown generation knobs (e.g. max_number), as in the SFT data"
+    )
     n_splits: int = option(5, "GroupKFold folds (grouped by problem)")
     kinds: list[str] = option(
         factory=lambda: ["step_end", "pre_next"], help="token positions per step event"
@@ -87,13 +90,23 @@ class ProbeConfig(Config):
             raise ConfigError(f"kinds: {bad[0]!r} unknown; use step_end and/or pre_next.")
 
 
-def countdown_examples(n: int, seed: int, split: str = "eval", style: str = "cot") -> list[dict]:
-    """`n` Countdown problems rendered in `style` (``response`` + ground-truth ``events``)."""
+def countdown_examples(
+    n: int,
+    seed: int,
+    split: str = "eval",
+    style: str = "cot",
+    knobs: Mapping[str, Any] | None = None,
+) -> list[dict]:
+    """`n` Countdown problems rendered in `style` (``response`` + ground-truth ``events``).
+
+    `knobs` are the generator's (``max_number``, ``ops``, ...): probe the problems the model
+    was trained on.
+    """
     from sftlens.tasks import get_task
 
     task = get_task("countdown")
     out = []
-    for i, p in enumerate(task.generate(n, seed, split=split)):
+    for i, p in enumerate(task.generate(n, seed, split=split, **dict(knobs or {}))):
         ex = task.render(p, style, seed + i)
         out.append({**ex, "problem_id": p["id"]})
     return out
@@ -201,7 +214,7 @@ def dead_end_probe(
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     if examples is None:
-        examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split)
+        examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
     tables = []
     for model, ck in model_checkpoints(models, cfg.steps):
         d = _ckpt_dir(out, model, ck)
@@ -392,7 +405,7 @@ def cka_drift(
     cfg = cfg or ProbeConfig()
     out = Path(out_dir)
     if examples is None:
-        examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split)
+        examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
     step_cfg = dataclasses.replace(cfg, kinds=["step_end"])
     rows = []
     for model, path in models.items():
