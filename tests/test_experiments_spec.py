@@ -41,6 +41,28 @@ def test_comparison_specs_extend_the_lab_and_change_one_thing():
     assert aggressive.lr >= 10 * min(a.lr for a in sched.arms if a is not aggressive)
 
 
+def test_lab_trains_probes_and_evaluates_in_domain_on_the_same_countdown_problems():
+    from sftlens.experiments._stages import probe_knobs
+    from sftlens.tasks import get_task
+
+    lab = load_spec("countdown_lab", scale="tiny")
+    cot = lab.dataset("cot")
+    in_domain = next(e for e in lab.evals if e.name == "in_domain")
+    assert cot.knobs == in_domain.knobs == probe_knobs(lab) and cot.knobs
+    for name in ("cmp_data", "cmp_exposure", "cmp_schedule"):
+        spec = load_spec(name, scale="tiny")
+        assert all(d.knobs == cot.knobs and d.render == cot.render for d in spec.data), name
+    # The scale's data size fits the knobs' problem space (distinct problems, train split).
+    task = get_task("countdown")
+    probs = task.generate(lab.sizes.sft_examples, seed=2, split="train", **cot.knobs)
+    assert len({p["id"] for p in probs}) == lab.sizes.sft_examples
+    short = sum(
+        len(task.render(p, "cot", i, **cot.render)["response"]) for i, p in enumerate(probs[:50])
+    )
+    default = sum(len(task.render(p, "cot", i)["response"]) for i, p in enumerate(probs[:50]))
+    assert short < default  # fewer dead ends explored: shorter traces for models trained in minutes
+
+
 def test_real_model_spec_has_no_toy_stages():
     spec = load_spec("qwen3_math")
     names = [s.name for s in build_stages(spec)]
@@ -78,6 +100,15 @@ def _minimal():
         (lambda d: d["models"].append({"name": "w", "base": "toy-strong"}), "duplicate name 'w'"),
         (lambda d: d["models"][0].update(base="Qwen/Qwen3-0.6B-Base"), "set pretrain: false"),
         (lambda d: d.update(name="a b"), "name 'a b' must be letters"),
+        (
+            lambda d: d["data"][0].update(render={"max_expansion": 1}),
+            "data.cot.render: 'max_expansion' is not a render option of task 'countdown'; "
+            "known: max_expansions, lowq_error_rate",
+        ),
+        (
+            lambda d: d["data"][0].update(task="route", render={"max_expansions": 1}),
+            "'max_expansions' is not a render option of task 'route'; known: none",
+        ),
     ],
 )
 def test_bad_specs_fail_naming_the_key(tmp_path, edit, message):

@@ -29,13 +29,15 @@ TOY_MODELS: dict[str, dict[str, Any]] = {
         "num_key_value_heads": 2,
         "description": "~0.2M params: 2 narrow layers (the weak base)",
     },
+    # Sized for the CPU quickstart: 4 layers of width 128 learn 3-number Countdown about as fast
+    # per step as width 192 (~1.8M params) and run 1.3x faster (benchmarks/results/train.md).
     "toy-strong": {
-        "hidden_size": 192,
-        "intermediate_size": 512,
+        "hidden_size": 128,
+        "intermediate_size": 384,
         "num_hidden_layers": 4,
-        "num_attention_heads": 6,
+        "num_attention_heads": 4,
         "num_key_value_heads": 2,
-        "description": "~2M params: 4 wider layers (the strong base)",
+        "description": "~0.8M params: 4 wider layers (the strong base)",
     },
     "toy-weak-small": {
         "hidden_size": 128,
