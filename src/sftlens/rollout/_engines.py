@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 from typing import Any, Protocol
 
 from sftlens.core import ConfigError, load_causal_lm, load_tokenizer
@@ -127,6 +128,10 @@ class HFEngine:
         self.device = str(next(self.model.parameters()).device)
         self.batch_size = batch_size
         self.eos_ids = self._eos_ids()
+        # transformers renamed `past_key_values` to `cache` during 5.x (the old name warns and
+        # goes in 5.40); pass whichever this model's forward takes.
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
 
     def _eos_ids(self) -> set[int]:
@@ -241,7 +246,7 @@ class HFEngine:
                     input_ids=ids,
                     attention_mask=mask,
                     position_ids=pos,
-                    past_key_values=cache,
+                    **{self._cache_kw: cache},
                     use_cache=True,
                     logits_to_keep=1,
                 )
@@ -279,7 +284,7 @@ class HFEngine:
                         input_ids=step_ids,
                         attention_mask=mask,
                         position_ids=pos,
-                        past_key_values=cache,
+                        **{self._cache_kw: cache},
                         use_cache=True,
                     )
                     .logits[:, -1, :]
