@@ -1,17 +1,16 @@
-"""Toy bases: pretrain toy-weak and toy-strong, SFT both on Countdown `cot`, score all four.
+"""How much training does the toy world need? SFT a toy model on the lab's Countdown `cot` data.
 
-The check behind the toy world: with the same recipe, the strong base learns Countdown from
-long-CoT SFT clearly better than the weak one, and both end above their bases. Greedy decoding
-on held-out (``split="eval"``) problems, stopped at eos, scored by the Countdown verifier.
+Trains a zoo model (from random init, or from a pretrained base with ``--base``) on the
+`cot` examples of the ``countdown_lab`` spec (its generation knobs and render options, so the
+problems are the lab's), then greedy-decodes held-out (``split="eval"``) problems at each
+checkpoint and scores them with the Countdown verifier. This is the calibration behind the
+lab's tiny and small presets (benchmarks/results/experiments.md): accuracy by step, tokens,
+seconds.
 
 Usage:
-    .venv/bin/python benchmarks/toy_bases.py --scale tiny     # the quickstart budget (~4 min)
-    .venv/bin/python benchmarks/toy_bases.py --scale small    # bigger models and data
-    .venv/bin/python benchmarks/toy_bases.py --scale tiny --out runs/toy_bases --eval-n 100
-
-Prints a markdown table (accuracy, losses, wall times and CPU seconds: on a shared machine the
-CPU seconds of a 1-thread run, OMP_NUM_THREADS=1, measure the work) and writes it to
-``<out>/results.md``.
+    .venv/bin/python benchmarks/toy_bases.py --model toy-strong --steps 800 --grid 200,400,600,800
+    .venv/bin/python benchmarks/toy_bases.py --model toy-weak --steps 800 --batch-size 8
+    .venv/bin/python benchmarks/toy_bases.py --base runs/quickstart/models/toy-strong --steps 480
 """
 
 from __future__ import annotations
@@ -20,40 +19,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-SCALES = {
-    # name: (weak model, strong model, corpus docs, pretrain steps, sft examples, sft steps)
-    "tiny": {
-        "models": ("toy-weak", "toy-strong"),
-        "corpus": 12000,
-        "pretrain": {"max_steps": 60, "batch_size": 16, "max_length": 512, "lr": 3e-3},
-        "sft_n": 1600,
-        "sft": {"max_steps": 100, "batch_size": 16, "max_length": 768, "lr": 2e-3},
-    },
-    "small": {
-        "models": ("toy-weak-small", "toy-strong-small"),
-        "corpus": 40000,
-        "pretrain": {"max_steps": 250, "batch_size": 16, "max_length": 512, "lr": 2e-3},
-        "sft_n": 6000,
-        "sft": {"max_steps": 400, "batch_size": 16, "max_length": 768, "lr": 1e-3},
-    },
-}
-
-
-def write_data(out: Path, scale: dict, seed: int) -> tuple[Path, Path, list[dict]]:
-    """Base corpus, Countdown cot SFT set, and held-out eval problems."""
-    from sftlens.core import write_jsonl
-    from sftlens.tasks import build_base_corpus, get_task
-
-    out.mkdir(parents=True, exist_ok=True)
-    corpus = out / "base_corpus.jsonl"
-    write_jsonl(corpus, build_base_corpus(scale["corpus"], seed))
-    cd = get_task("countdown")
-    # A seed apart from the corpus's, so SFT problems are new to the base.
-    problems = cd.generate(scale["sft_n"], seed=seed + 1000, split="train")
-    sft = out / "countdown_cot.jsonl"
-    write_jsonl(sft, (cd.render(p, "cot", seed=seed) for p in problems))
-    return corpus, sft, problems
 
 
 def evaluate(ckpt: str, problems: list[dict], max_new_tokens: int, batch_size: int = 50) -> dict:
@@ -67,7 +32,7 @@ def evaluate(ckpt: str, problems: list[dict], max_new_tokens: int, batch_size: i
     tok = load_tokenizer(ckpt)
     tok.padding_side = "left"
     model = load_causal_lm(ckpt)
-    correct, lengths, samples = 0, [], []
+    correct, lengths, sample = 0, [], ""
     for i in range(0, len(problems), batch_size):
         chunk = problems[i : i + batch_size]
         enc = tok(
@@ -90,115 +55,95 @@ def evaluate(ckpt: str, problems: list[dict], max_new_tokens: int, batch_size: i
                 text = text[: text.index("</answer>") + len("</answer>")]
             correct += bool(cd.score(p, text)["correct"])
             lengths.append(len(text))
-            if len(samples) < 2:
-                samples.append(text[:300])
+            sample = sample or text
     return {
         "accuracy": correct / len(problems),
         "mean_chars": sum(lengths) / len(lengths),
-        "samples": samples,
+        "sample": sample,
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scale", choices=sorted(SCALES), default="tiny")
-    ap.add_argument("--out", default=None, help="Work folder (default runs/toy_bases-<scale>).")
+    ap.add_argument("--model", default="toy-strong", help="Toy zoo name (random init).")
+    ap.add_argument("--base", default=None, help="A pretrained checkpoint dir instead.")
+    ap.add_argument("--n", type=int, default=1600, help="Distinct cot training problems.")
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--grid", default="", help="Checkpoint steps, e.g. 200,400 (default: last).")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-length", type=int, default=512, help="Packed row length.")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--vocab", type=int, default=384)
     ap.add_argument("--eval-n", type=int, default=100, help="Held-out Countdown problems.")
-    ap.add_argument("--max-new-tokens", type=int, default=640)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/toy_bases")
     args = ap.parse_args()
 
-    from sftlens.core import find_checkpoints
-    from sftlens.tasks import get_task
-    from sftlens.train import TrainConfig, count_parameters, load_model_and_tokenizer, train
+    from sftlens.core import find_checkpoints, write_jsonl
+    from sftlens.experiments import load_spec
+    from sftlens.tasks import build_tokenizer, get_task
+    from sftlens.train import TrainConfig, train
 
-    scale = SCALES[args.scale]
-    out = Path(args.out or f"runs/toy_bases-{args.scale}")
-    corpus, sft_data, _ = write_data(out, scale, args.seed)
-    eval_problems = get_task("countdown").generate(args.eval_n, seed=args.seed, split="eval")
+    cot = load_spec("countdown_lab").dataset("cot")
+    cd = get_task("countdown")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    problems = cd.generate(args.n, seed=args.seed + 1, split="train", **cot.knobs)
+    examples = [cd.render(p, "cot", seed=i, **cot.render) for i, p in enumerate(problems)]
+    write_jsonl(out / "sft.jsonl", examples)
+    extra: dict = {"model": args.base}
+    if args.base is None:
+        tok = build_tokenizer(
+            [e["prompt"] + "\n" + e["response"] for e in examples], vocab_size=args.vocab
+        )
+        tok.save_pretrained(str(out / "tokenizer"))
+        extra = {"model": args.model, "tokenizer": str(out / "tokenizer")}
+    grid = [int(x) for x in args.grid.split(",")] if args.grid else [args.steps]
+    cfg = TrainConfig.from_dict(
+        {
+            "objective": "sft",
+            "data": str(out / "sft.jsonl"),
+            "out_dir": str(out / "sft"),
+            "max_steps": args.steps,
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "packing": True,
+            "lr": args.lr,
+            "seed": args.seed,
+            "schedule": {"kind": "cosine", "warmup_frac": 0.05},
+            "grid": {"kind": "list", "steps": grid},
+            "progress": False,
+            "log_every": 20,
+            **extra,
+        }
+    )
+    t0 = time.perf_counter()
+    train(cfg)
+    train_s = time.perf_counter() - t0
+    eval_problems = cd.generate(args.eval_n, seed=args.seed + 7, split="eval", **cot.knobs)
     rows = []
-    for name in scale["models"]:
-        t0, c0 = time.perf_counter(), time.process_time()
-        pre = train(
-            TrainConfig.from_dict(
-                {
-                    "objective": "pretrain",
-                    "model": name,
-                    "data": str(corpus),
-                    "out_dir": str(out / name / "pretrain"),
-                    "packing": True,
-                    "schedule": {"kind": "cosine", "warmup_frac": 0.05},
-                    "seed": args.seed,
-                    "log_every": 10,
-                    "resume": True,
-                    **scale["pretrain"],
-                }
-            )
-        )
-        t_pre, c_pre = time.perf_counter() - t0, time.process_time() - c0
-        base = find_checkpoints(pre)[-1]
-        t0, c0 = time.perf_counter(), time.process_time()
-        sft = train(
-            TrainConfig.from_dict(
-                {
-                    "objective": "sft",
-                    "model": base.path,
-                    "data": str(sft_data),
-                    "out_dir": str(out / name / "sft_cot"),
-                    "schedule": {"kind": "cosine", "warmup_frac": 0.05},
-                    "seed": args.seed,
-                    "log_every": 10,
-                    "resume": True,
-                    **scale["sft"],
-                }
-            )
-        )
-        t_sft, c_sft = time.perf_counter() - t0, time.process_time() - c0
-        final = find_checkpoints(sft)[-1]
-        model, _ = load_model_and_tokenizer(final.path)
-        t0 = time.perf_counter()
-        ev_base = evaluate(base.path, eval_problems, args.max_new_tokens)
-        ev_sft = evaluate(final.path, eval_problems, args.max_new_tokens)
-        t_eval = time.perf_counter() - t0
-        rows.append(
-            {
-                "model": name,
-                "params": count_parameters(model),
-                "pretrain_loss": base.loss,
-                "pretrain_tokens": base.tokens_seen,
-                "sft_loss": final.loss,
-                "sft_tokens": final.tokens_seen,
-                "acc_base": ev_base["accuracy"],
-                "acc_sft": ev_sft["accuracy"],
-                "chars_base": ev_base["mean_chars"],
-                "chars_sft": ev_sft["mean_chars"],
-                "pretrain_s": t_pre,
-                "sft_s": t_sft,
-                "pretrain_cpu_s": c_pre,
-                "sft_cpu_s": c_sft,
-                "eval_s": t_eval,
-                "sample_sft": ev_sft["samples"][0],
-            }
-        )
-        print(json.dumps(rows[-1], indent=1), flush=True)
+    for ck in find_checkpoints(out / "sft"):
+        r = evaluate(ck.path, eval_problems, max_new_tokens=352)
+        rows.append({"step": ck.step, "tokens": ck.tokens_seen, "loss": ck.loss, **r})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "sample"}), flush=True)
     lines = [
-        f"Scale `{args.scale}`, {args.eval_n} held-out Countdown problems, greedy decoding.",
+        f"`{args.base or args.model}`, batch {args.batch_size} x {args.max_length} packed, "
+        f"LR {args.lr} cosine, {args.n} problems; {args.eval_n} held-out problems, greedy; "
+        f"training {train_s:.0f} s.",
         "",
-        "| model | params | pretrain loss | SFT loss | acc base | acc SFT (cot) | "
-        "mean chars base / SFT | pretrain s (CPU s) | SFT s (CPU s) | eval s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| step | tokens | loss | accuracy | mean chars |",
+        "|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        loss = "" if r["loss"] is None else f"{r['loss']:.3f}"
         lines.append(
-            f"| {r['model']} | {r['params'] / 1e6:.2f}M | {r['pretrain_loss']:.3f} | "
-            f"{r['sft_loss']:.3f} | {r['acc_base']:.2f} | {r['acc_sft']:.2f} | "
-            f"{r['chars_base']:.0f} / {r['chars_sft']:.0f} | {r['pretrain_s']:.0f} "
-            f"({r['pretrain_cpu_s']:.0f}) | {r['sft_s']:.0f} ({r['sft_cpu_s']:.0f}) | "
-            f"{r['eval_s']:.0f} |"
+            f"| {r['step']} | {r['tokens'] or 0} | {loss} | {r['accuracy']:.2f} | "
+            f"{r['mean_chars']:.0f} |"
         )
     table = "\n".join(lines)
     (out / "results.md").write_text(table + "\n")
     print(table)
+    print("\nlast checkpoint, first completion:\n" + rows[-1]["sample"])
 
 
 if __name__ == "__main__":
