@@ -35,6 +35,11 @@ class Sizes(Config):
     batch_size: int = option(16, "sequences per optimizer step")
     seq_len: int = option(256, "maximum tokens per SFT sequence (longer examples are cut)")
     pretrain_seq_len: int = option(512, "tokens per packed pretraining row")
+    pretrain_schedule: Literal["constant", "cosine", "linear"] = option(
+        "cosine",
+        "learning-rate shape of pretraining after warmup; constant suits runs of a few hundred "
+        "steps, where a decay stalls the loss before the toy bases learn the corpus",
+    )
     eval_problems: int = option(16, "problems per eval set")
     samples: int = option(1, "completions sampled per eval problem")
     max_new_tokens: int = option(160, "generation budget per completion")

@@ -132,6 +132,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                     "base": _toy_base(spec, m.base),
                     "steps": sz.pretrain_steps,
                     "pretrain_seq_len": sz.pretrain_seq_len,
+                    "schedule": sz.pretrain_schedule,
                     "lr": m.pretrain_lr,
                 },
                 outputs=(f"{MODELS_DIR}/{m.name}",),
@@ -365,6 +366,7 @@ def _pretrain(ctx: StageContext) -> None:
         out_dir=str(ctx.path(f"{MODELS_DIR}/{p['model']['name']}")),
         max_steps=max(1, p["steps"]),
         lr=p["lr"],
+        schedule={"kind": p["schedule"], "warmup_frac": 0.05},
         # Corpus records are short: pack them into full rows (they never attend each other).
         packing=True,
         max_length=p["pretrain_seq_len"],
