@@ -21,6 +21,7 @@ from sftlens.probes import (
     steering,
 )
 from sftlens.probes._analyses import CHECKPOINT_TABLE, DIRECTIONS_FILE, LENS_FILE
+from sftlens.tasks import get_task
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -177,3 +178,31 @@ def test_cli_dead_end_and_errors(run_cli, run_dir, tmp_path):
         "probe", "dead-end", "-m", f"x={run_dir}", "-o", tmp_path, "--set", "n_split=2"
     )
     assert rc == 2 and "n_split" in err
+
+
+@pytest.mark.integration
+def test_steer_cli_reads_the_sweeps_problems_and_refuses_a_file_without_countdown(
+    dead_end, tiny_model_dir, tmp_path, run_cli
+):
+    import json
+
+    out, table = dead_end
+    _, layer = best_layer(table)
+    lines = [
+        {**p, "eval_set": "in_domain"}
+        for p in get_task("countdown").generate(2, seed=5, split="eval", max_number=9)
+    ]
+    lines.append({"id": "r", "task": "route", "prompt": "x", "meta": {}, "eval_set": "cross"})
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    args = ["probe", "steer", tiny_model_dir, "--directions", out / "tiny" / "step-000000"]
+    args += ["--layer", layer, "--alphas", "0", "--max-new-tokens", 8]
+    rc, stdout, _ = run_cli(*args, "--problems", problems, "-o", tmp_path / "s.parquet")
+    assert rc == 0 and "accuracy" in stdout
+    steered = pd.read_parquet(tmp_path / "s.parquet")
+    assert set(steered[steered["metric"] == "accuracy"]["n"]) == {2}  # the file's 2 countdown lines
+    rc, _, err = run_cli(
+        *args, "--problems", problems, "--eval-set", "cross", "-o", tmp_path / "t.parquet"
+    )
+    assert rc == 2 and "no countdown problems with eval_set 'cross'" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.parquet").exists()

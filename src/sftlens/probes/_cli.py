@@ -202,6 +202,15 @@ def steer_cmd(
     max_new_tokens: int = typer.Option(256, help="generation budget"),
     device: str = typer.Option("cpu", help="torch device"),
     seed: int = typer.Option(0, help="problem seed"),
+    problems: Path | None = typer.Option(
+        None,
+        "--problems",
+        help="Countdown problems JSONL to steer on (e.g. a sweep's problems.jsonl); its first "
+        "--n-problems countdown lines, instead of default-knob problems",
+    ),
+    eval_set: str | None = typer.Option(
+        None, "--eval-set", help="with --problems: keep lines of this eval_set (e.g. in_domain)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="output table (.parquet; .csv beside)"),
 ) -> None:
     """Add or subtract the dead-end direction while generating; measure backtracking and accuracy.
@@ -209,12 +218,30 @@ def steer_cmd(
     Example:
 
       sftlens probe steer ckpt/ --directions probes/strong/step-000400 --layer 3 -o steer.parquet
+
+      sftlens probe steer ckpt/ --directions DIR --layer 3 --problems traces/problems.jsonl
+      --eval-set in_domain -o steer.parquet
     """
     from sftlens.probes._steer import causal_check
 
+    chosen = None
+    if problems is not None:
+        from sftlens.core import DataError, read_jsonl
+
+        chosen = [
+            r
+            for r in read_jsonl(problems, required=("id", "task", "prompt", "meta"))
+            if r["task"] == "countdown" and (eval_set is None or r.get("eval_set") == eval_set)
+        ][:n_problems]
+        if not chosen:
+            raise DataError(
+                f"{problems}: no countdown problems"
+                + (f" with eval_set {eval_set!r}" if eval_set else "")
+                + "; point --problems at a Countdown problems file."
+            )
     table = causal_check(
-        checkpoint, directions, layer, _floats(alphas), n_problems=n_problems, seed=seed,
-        max_new_tokens=max_new_tokens, device=device, out=out,
+        checkpoint, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
+        seed=seed, max_new_tokens=max_new_tokens, device=device, out=out,
     )  # fmt: skip
     typer.echo(
         table.pivot_table(index="alpha", columns="metric", values="value").round(3).to_string()
@@ -231,17 +258,22 @@ def drift_cmd(
     n_problems: int = typer.Option(100, help="Countdown eval problems (the shared inputs)"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),
     device: str = typer.Option("cpu", help="torch device"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="probe config override key=value, e.g. knobs.max_number=13"
+    ),
 ) -> None:
     """Linear CKA per layer between each checkpoint and its base, on the same inputs.
 
     Example:
 
       sftlens probe drift -m strong=runs/toy/models/strong -o probes/
+
+      sftlens probe drift -m strong=RUN -o probes/ --set knobs.max_number=13 --set knobs.ops=+-*
     """
-    from sftlens.probes._analyses import ProbeConfig, cka_drift
+    from sftlens.probes._analyses import cka_drift
     from sftlens.probes._plots import plot_drift
 
-    cfg = ProbeConfig(n_problems=n_problems, layers=_ints(layers), device=device)
+    cfg = _config(None, set_, n_problems=n_problems, layers=_ints(layers), device=device)
     table = cka_drift(_models(model), out, cfg, base=base)
     plot_drift(table, out / "drift.png")
     typer.echo(
