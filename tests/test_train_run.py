@@ -15,8 +15,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from sftlens.core import find_checkpoints, load_tokenizer, read_jsonl
+from sftlens.core import find_checkpoints, load_causal_lm, load_tokenizer, read_jsonl
 from sftlens.train import CRASH_ENV, TRAINING_STATE_DIR, TrainConfig, train
+from sftlens.train._state import load_optimizer_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,17 @@ def test_sft_run_writes_grid_and_changes_every_parameter(tiny_model_dir, sft_fil
     assert load_tokenizer(last).get_vocab() == load_tokenizer(tiny_model_dir).get_vocab()
     # only the last checkpoint keeps the optimizer state for resume
     assert [(Path(c.path) / TRAINING_STATE_DIR).is_dir() for c in ckpts] == [False] * 3 + [True]
+    # ... as safetensors + JSON (no pickle), and it reloads into a fresh optimizer
+    assert sorted(p.name for p in (last / TRAINING_STATE_DIR).iterdir()) == [
+        "optimizer.json",
+        "optimizer.safetensors",
+        "state.json",
+    ]
+    reloaded = load_optimizer_state(last)
+    params = list(load_causal_lm(last).parameters())
+    grouped = sorted(i for g in reloaded["param_groups"] for i in g["params"])
+    assert sorted(reloaded["state"]) == grouped == list(range(len(params)))
+    assert all(torch.is_tensor(v["exp_avg"]) for v in reloaded["state"].values())
     # every trainable parameter moved away from the base
     before, after = _weights(Path(ckpts[0].path)), _weights(last)
     assert before.keys() == after.keys() and len(before) > 5

@@ -2,9 +2,9 @@
 
 A checkpoint is ``<out_dir>/checkpoints/step-NNNNNN/``: the HF ``save_pretrained`` files, the
 tokenizer, ``trainer_state.json``, and (in the latest checkpoint, or all of them) a
-``training_state/`` folder with what a resume needs: the optimizer state (``torch.save`` of
-tensors and numbers, read back with ``weights_only=True``) and ``state.json`` (step, tokens
-seen, batch geometry). The LR schedule and the data order are pure functions of the step, and
+``training_state/`` folder with what a resume needs: the optimizer state (its tensors in
+``optimizer.safetensors``, everything else in ``optimizer.json``; no pickles) and
+``state.json`` (step, tokens seen, batch geometry). The LR schedule and the data order are pure functions of the step, and
 the RNG is reseeded from (seed, step, rank) every step, so the step restores them.
 """
 
@@ -37,7 +37,8 @@ __all__ = [
 CONFIG_FILE = "train_config.yaml"
 METRICS_FILE = "metrics.jsonl"
 TRAINING_STATE_DIR = "training_state"
-OPTIMIZER_FILE = "optimizer.pt"
+OPTIMIZER_TENSORS = "optimizer.safetensors"
+OPTIMIZER_META = "optimizer.json"
 STATE_FILE = "state.json"
 # Keys that may change between an interrupted run and its resume (they do not change results).
 RESUME_MUTABLE = ("resume", "progress", "trackers", "log_every", "run_name", "keep_training_state")
@@ -60,7 +61,6 @@ def save_checkpoint(
         resume_state: ``state.json`` for resuming, or None to write model files only.
         keep_training_state: ``last`` deletes older checkpoints' ``training_state/``.
     """
-    import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per run (ours), not one per shard written
@@ -74,7 +74,7 @@ def save_checkpoint(
             write_json(tmp / TRAINER_STATE, trainer_state)
             if resume_state is not None:
                 (tmp / TRAINING_STATE_DIR).mkdir()
-                torch.save(optimizer.state_dict(), tmp / TRAINING_STATE_DIR / OPTIMIZER_FILE)
+                _save_optimizer_state(optimizer.state_dict(), tmp / TRAINING_STATE_DIR)
                 write_json(tmp / TRAINING_STATE_DIR / STATE_FILE, resume_state)
         if keep_training_state == "last" and resume_state is not None:
             for d in ckpt_root.glob("step-*"):
@@ -84,13 +84,43 @@ def save_checkpoint(
     return final
 
 
-def load_optimizer_state(ckpt: Path) -> dict:
-    """The optimizer state dict saved in a checkpoint (tensors and numbers only)."""
-    import torch
+def _save_optimizer_state(state: dict, folder: Path) -> None:
+    """Split an optimizer state dict into tensors (safetensors) and the rest (JSON).
 
-    return torch.load(
-        ckpt / TRAINING_STATE_DIR / OPTIMIZER_FILE, map_location="cpu", weights_only=True
-    )
+    ``state`` is ``{param key: {name: tensor or number}}`` (the key is a parameter index, or a
+    parameter name for sharded optimizers); ``param_groups`` holds numbers, lists and the keys.
+    Entries are stored as ``"<param key>/<name>"``.
+    """
+    from safetensors.torch import save_file
+
+    tensors, scalars = {}, {}
+    for idx, entry in state["state"].items():
+        for name, value in entry.items():
+            if hasattr(value, "detach"):
+                tensors[f"{idx}/{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}/{name}"] = value
+    save_file(tensors, str(folder / OPTIMIZER_TENSORS))
+    write_json(folder / OPTIMIZER_META, {"scalars": scalars, "param_groups": state["param_groups"]})
+
+
+def load_optimizer_state(ckpt: Path) -> dict:
+    """The optimizer state dict saved in a checkpoint, rebuilt from safetensors and JSON."""
+    from safetensors.torch import load_file
+
+    folder = ckpt / TRAINING_STATE_DIR
+    if not (folder / OPTIMIZER_TENSORS).is_file() or not (folder / OPTIMIZER_META).is_file():
+        raise ConfigError(
+            f"{folder}: no {OPTIMIZER_TENSORS} + {OPTIMIZER_META} to resume from (a checkpoint "
+            "of an older sftlens?); start a new run in another out_dir."
+        )
+    meta = read_json(folder / OPTIMIZER_META)
+    state: dict[int | str, dict] = {}
+    items = [*load_file(str(folder / OPTIMIZER_TENSORS)).items(), *meta["scalars"].items()]
+    for key, value in items:
+        idx, name = key.rsplit("/", 1)
+        state.setdefault(int(idx) if idx.isdigit() else idx, {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def find_resume_point(cfg: Any) -> tuple[Path, dict] | None:
