@@ -30,7 +30,7 @@ TOY_MODELS: dict[str, dict[str, Any]] = {
         "description": "~0.2M params: 2 narrow layers (the weak base)",
     },
     # Sized for the CPU quickstart: 4 layers of width 128 learn 3-number Countdown about as fast
-    # per step as width 192 (~1.8M params) and run 1.3x faster (benchmarks/results/train.md).
+    # per step as width 192 (~1.8M params) and run 1.3x faster (benchmarks/results/experiments.md).
     "toy-strong": {
         "hidden_size": 128,
         "intermediate_size": 384,
