@@ -5,7 +5,7 @@ patterns and dwarfs the tokenizer on long traces. Each token pattern here gets a
 set of lower-case word forms one of its required tokens must have (for a ``LEMMA`` token, every
 form the lookup table maps to that lemma). A numpy lookup finds the anchor words of a doc, and
 only the patterns anchored there run, on a window around each anchor (as wide as the longest
-pattern, inside the anchor's sentence). The result is
+pattern's reach before and after its anchor token, inside the anchor's sentence). The result is
 the same set of matches as one `Matcher` over the doc (the equivalence is tested), at a small
 fraction of the cost. Patterns are still validated by a ``Matcher(vocab, validate=True)``.
 """
@@ -22,7 +22,10 @@ _TEXT_ATTRS = ("LOWER", "ORTH", "TEXT", "LEMMA")
 
 
 def _word_cost(word: str) -> float:
-    """Expected frequency proxy: stop words are common, and shorter words more so (Zipf)."""
+    """Expected frequency proxy: punctuation is the most common, then stop words, and shorter
+    words more than longer ones (Zipf). A comma anchor would run its patterns at every comma."""
+    if not any(c.isalnum() for c in word):
+        return 4.0
     return 1.0 if word in STOP_WORDS else 2.0 ** -len(word)
 
 
@@ -44,25 +47,74 @@ def lemma_forms(lemma_table: dict[str, str]) -> dict[str, set[str]]:
 
 def anchor_words(pattern: list[dict], forms: dict[str, set[str]]) -> frozenset[str] | None:
     """The cheapest anchor of a pattern (lower-case words), or None if it has none."""
-    best, best_cost = None, None
+    found = _anchor(pattern, forms)
+    return found[0] if found else None
+
+
+def _token_words(tok: dict, attr: str, forms: dict[str, set[str]]) -> frozenset[str] | None:
+    """Lower-case words a token must have to satisfy `tok`'s `attr` constraint, or None."""
+    vals = _values(tok.get(attr)) if attr in tok else None
+    if vals is None:
+        return None
+    words: set[str] = set()
+    for v in vals:
+        low = v.lower()
+        words.add(low)
+        words.add(low.replace("'", "\u2019"))
+        if attr == "LEMMA":
+            words |= forms.get(v, set()) | forms.get(low, set())
+    return frozenset(words)
+
+
+def _required_words(pattern: list[dict], forms: dict[str, set[str]]) -> list[frozenset[str]]:
+    """For each required token of `pattern` with a text constraint, the words it can be."""
+    out = []
     for tok in pattern:
+        if tok.get("OP") not in (None, "+", "{1}"):
+            continue
+        for attr in _TEXT_ATTRS:
+            words = _token_words(tok, attr, forms)
+            if words is not None:
+                out.append(words)
+    return out
+
+
+def _anchor(pattern: list[dict], forms: dict[str, set[str]]) -> tuple[frozenset[str], int] | None:
+    """The cheapest anchor of a pattern and the index of its token, or None."""
+    best, best_cost = None, None
+    for j, tok in enumerate(pattern):
         if tok.get("OP") not in (None, "+", "{1}"):
             continue  # an optional token cannot anchor
         for attr in _TEXT_ATTRS:
-            vals = _values(tok.get(attr)) if attr in tok else None
-            if vals is None:
+            words = _token_words(tok, attr, forms)
+            if words is None:
                 continue
-            words: set[str] = set()
-            for v in vals:
-                low = v.lower()
-                words.add(low)
-                words.add(low.replace("'", "\u2019"))
-                if attr == "LEMMA":
-                    words |= forms.get(v, set()) | forms.get(low, set())
             cost = sum(_word_cost(w) for w in words)
             if best_cost is None or cost < best_cost:
-                best, best_cost = frozenset(words), cost
+                best, best_cost = (words, j), cost
     return best
+
+
+_UNBOUNDED = 1 << 30
+
+
+def _width(tok: dict) -> int:
+    """Most tokens one pattern token can consume."""
+    op = tok.get("OP")
+    if op in (None, "!", "?", "{1}"):
+        return 1
+    if op in ("*", "+"):
+        return _UNBOUNDED
+    # "{n}", "{n,m}", "{n,}", "{,m}"
+    hi = op.strip("{}").split(",")[-1]
+    return int(hi) if hi else _UNBOUNDED
+
+
+def _reach(pattern: list[dict], j: int) -> tuple[int, int]:
+    """Most tokens a match can have before and after the token matched by pattern token `j`."""
+    before = sum(_width(t) for t in pattern[:j])
+    after = sum(_width(t) for t in pattern[j + 1 :])
+    return min(before, _UNBOUNDED), min(after, _UNBOUNDED)
 
 
 class AnchoredMatcher:
@@ -71,7 +123,8 @@ class AnchoredMatcher:
     def __init__(self, vocab, lemma_table: dict[str, str]) -> None:
         self.vocab = vocab
         self.forms = lemma_forms(lemma_table)
-        self._groups: dict[frozenset, list[tuple[str, list[dict]]]] = defaultdict(list)
+        # anchor words -> (key, pattern, index of the anchor token in the pattern)
+        self._groups: dict[frozenset, list[tuple[str, list[dict], int]]] = defaultdict(list)
         self._free: list[tuple[str, list[dict]]] = []
         self._built = False
 
@@ -81,8 +134,11 @@ class AnchoredMatcher:
 
         Matcher(self.vocab, validate=True).add(key, patterns)
         for p in patterns:
-            anchor = anchor_words(p, self.forms)
-            (self._groups[anchor] if anchor else self._free).append((key, p))
+            found = _anchor(p, self.forms)
+            if found:
+                self._groups[found[0]].append((key, p, found[1]))
+            else:
+                self._free.append((key, p))
         self._built = False
 
     def _build(self) -> None:
@@ -91,17 +147,30 @@ class AnchoredMatcher:
         strings = self.vocab.strings
         self.matchers = []
         anchor_of_word: dict[int, list[int]] = defaultdict(list)
-        self.max_len: list[int] = []
+        # How far a match of the group can reach before and after its anchor token.
+        before: list[int] = []
+        after: list[int] = []
+        self.needs: list[list[list[frozenset[int]]]] = []
         for gi, (anchor, items) in enumerate(self._groups.items()):
             m = Matcher(self.vocab)
-            for key, p in items:
+            for key, p, _ in items:
                 m.add(key, [p], greedy="LONGEST")
             self.matchers.append(m)
-            # Longest possible match of the group (a token with "*" or "+" is unbounded).
-            unbounded = any(tok.get("OP") in ("*", "+") for _, p in items for tok in p)
-            self.max_len.append(1 << 30 if unbounded else max(len(p) for _, p in items))
+            reaches = [_reach(p, j) for _, p, j in items]
+            before.append(max(r[0] for r in reaches))
+            after.append(max(r[1] for r in reaches))
+            # Per pattern, the word sets its required tokens need (as lower-case hashes): a
+            # window holding none of some set cannot match that pattern.
+            self.needs.append(
+                [
+                    [frozenset(strings.add(w) for w in ws) for ws in _required_words(p, self.forms)]
+                    for _, p, _ in items
+                ]
+            )
             for w in anchor:
                 anchor_of_word[strings.add(w)].append(gi)
+        self.before = np.array(before, np.int64)
+        self.after = np.array(after, np.int64)
         keys = np.array(sorted(anchor_of_word), np.uint64)
         self.keys = keys
         # member[a, g]: anchor word a belongs to group g.
@@ -132,30 +201,33 @@ class AnchoredMatcher:
         hit = np.flatnonzero(self.keys[pos] == lower)
         if len(hit) == 0:
             return out
-        sent_of_hit = np.searchsorted(sent_starts, hit, side="right") - 1
-        groups = self.member[pos[hit]]  # (n_hits, n_groups)
+        # One row per (anchor hit, group anchored on that word).
+        row, g = np.nonzero(self.member[pos[hit]])
+        h = hit[row]
+        sent = np.searchsorted(sent_starts, h, side="right") - 1
         bounds = np.r_[sent_starts, len(doc)]
-        for g in np.flatnonzero(groups.any(axis=0)):
-            sel = groups[:, g]
-            h, sent = hit[sel], sent_of_hit[sel]
-            span = self.max_len[g]
-            # A match holds an anchor token and is at most `span` tokens long, so it lies in
-            # [anchor - span + 1, anchor + span) inside the anchor's sentence.
-            lo = np.maximum(h - span + 1, bounds[sent])
-            hi = np.minimum(h + span, bounds[sent + 1])
-            matcher = self.matchers[g]
-            for a, b in _merge(lo, hi):
-                out.extend(matcher(doc[a:b], as_spans=True))
+        # A match holds an anchor token, with at most `before` tokens ahead of it and `after`
+        # behind, inside the anchor's sentence.
+        lo = np.maximum(h - self.before[g], bounds[sent])
+        hi = np.minimum(h + self.after[g] + 1, bounds[sent + 1])
+        order = np.lexsort((lo, g))
+        for gi, a, b in _merge(g[order].tolist(), lo[order].tolist(), hi[order].tolist()):
+            # Calling the matcher costs far more than this test, and most windows fail it.
+            present = set(lower[a:b].tolist())
+            if any(all(not present.isdisjoint(ws) for ws in need) for need in self.needs[gi]):
+                out.extend(self.matchers[gi](doc[a:b], as_spans=True))
         return out
 
 
-def _merge(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
-    """Union of the sorted-by-start ranges ``[lo, hi)`` as a list of disjoint ranges."""
-    out: list[tuple[int, int]] = []
-    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
+def _merge(groups: list[int], lo: list[int], hi: list[int]) -> list[tuple[int, int, int]]:
+    """Per group, the union of its overlapping ranges ``[lo, hi)`` (sorted by group, then
+    start), as ``(group, start, end)``. Ranges that only touch stay apart: windows end at
+    sentence bounds, and a pattern with ``*`` must not match across one."""
+    out: list[tuple[int, int, int]] = []
+    for g, a, b in zip(groups, lo, hi, strict=True):
+        if out and out[-1][0] == g and a < out[-1][2]:
+            if b > out[-1][2]:
+                out[-1] = (g, out[-1][1], b)
         else:
-            out.append((a, b))
+            out.append((g, a, b))
     return out
