@@ -99,3 +99,21 @@ def test_yields_to_rejects_unknown_targets():
 
     with pytest.raises(ValueError, match="known labels"):
         rule("backtracking", yields_to=("verifcation.check_intent",))
+
+
+def test_docs_show_every_rule_with_its_examples():
+    """docs/tagger.md's example table of each rule is the rule's docstring examples, row for row."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "tagger.md").read_text("utf-8")
+    for r in RULES:
+        head = f"**`{r.name}`**"
+        assert head in docs, f"docs/tagger.md has no section {head} for rule {r.key}"
+        start = docs.index("| must match | must not match |", docs.index(head))
+        rows = docs[start:].split("\n\n", 1)[0].splitlines()[2:]
+        cells = [[c.strip() for c in row.strip().strip("|").split(" | ")] for row in rows]
+        must, must_not = rule_examples(r)
+        assert [c[0] for c in cells if c[0]] == must, f"{r.key}: must-match table out of date"
+        assert [c[1] for c in cells if len(c) > 1 and c[1]] == must_not, (
+            f"{r.key}: must-not-match table out of date"
+        )

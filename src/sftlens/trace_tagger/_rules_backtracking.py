@@ -12,9 +12,47 @@ from sftlens.trace_tagger._rules import rule
 _LEAD = ["oh", "hmm", "hmmm", "and", "so", "okay", "ok", "no", "now"]
 
 
+_STOP_CUES = [
+    "?",
+    "maybe",
+    "perhaps",
+    "not",
+    "n't",
+    "no",
+    "nope",
+    "cannot",
+    "confused",
+    "confusing",
+    "unsure",
+    "sure",
+    "should",
+    "think",
+    "wrong",
+    "incorrect",
+    "mistake",
+    "mistakes",
+    "seem",
+    "seems",
+    "actually",
+    "hold",
+    "but",
+    "another",
+    "instead",
+    "again",
+    "hmm",
+    "oh",
+    "let",
+]
+
+
 @rule("backtracking", yields_to=("verification",))
 def stop_interjection():
-    """A sentence that opens by stopping the current line of thought.
+    """A sentence that opens by stopping the current line of thought and doubts or leaves it.
+
+    The stop is a sentence of its own ("Wait."), or the rest of the sentence carries doubt, a
+    question, a negation or a new move ("Wait, is t given?", "Wait, maybe ...", "Wait, that
+    can't be", "Wait, let's see"). A "Wait," that goes on with a plain statement ("Wait, the
+    formula is:", "Wait, 188 - 98 is 90.") is a pause, not a change of course.
 
     Yields to verification: "Wait, let me check that" is a check, not a change of course (a
     contrastive or corrective stop is `self_correction`, which does not yield).
@@ -23,17 +61,29 @@ def stop_interjection():
         - Wait, that can't be right.
         - Wait, 7 is not a factor of 24.
         - Hmm, wait. The second term is negative.
-        - So wait, the base is 16.
-        - Whoa, the sum is negative.
+        - Wait.
+        - Wait, is t given?
+        - Wait, now I'm confused.
+        - So wait, maybe the base is 16.
+        - Whoa, that seems too big.
+        - Wait, let's see.
     Must not match:
         - We wait for the next value of n.
         - Wait, let me verify that 3 * 8 = 24.
         - I had to wait, so I computed it later.
+        - Wait, the linear approximation is:
+        - Wait, 188 - 98 is 90.
+        - So wait, the base is 16.
     """
     lead = {"LOWER": {"IN": _LEAD}}
+    stop = {"LOWER": {"IN": ["wait", "whoa"]}}
+    end = {"ORTH": {"IN": [".", "!", "...", "\u2026"]}}
+    cue = {"LOWER": {"IN": _STOP_CUES}}
     return [
-        [{"IS_SENT_START": True, "LOWER": {"IN": ["wait", "whoa"]}}],
-        [{"IS_SENT_START": True, **lead}, {"IS_PUNCT": True, "OP": "?"}, {"LOWER": "wait"}],
+        [{"IS_SENT_START": True, **stop}, end],
+        [{"IS_SENT_START": True, **lead}, {"IS_PUNCT": True, "OP": "?"}, stop, end],
+        [{"IS_SENT_START": True, **stop}, {"OP": "*"}, cue],
+        [{"IS_SENT_START": True, **lead}, {"IS_PUNCT": True, "OP": "?"}, stop, {"OP": "*"}, cue],
     ]
 
 

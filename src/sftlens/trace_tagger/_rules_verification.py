@@ -143,6 +143,9 @@ def check_intent():
 def substitute_back():
     """The writer substitutes a result back or plugs it in to test it.
 
+    Plugging numbers into a formula is computing, not checking: the value must go *back*
+    (into the equation it came from) or be plugged in *to test* something.
+
     Must match:
         - Substituting back, 2(3) + 1 = 7.
         - Plug x = 2 back into the equation.
@@ -151,6 +154,8 @@ def substitute_back():
     Must not match:
         - Substitute u = x^2 to simplify the integral.
         - The plug was loose.
+        - Let me plug in the numbers.
+        - Let's plug in the recurrence:
     """
     return [
         [
@@ -169,7 +174,6 @@ def substitute_back():
             {"LOWER": "to"},
             {"LEMMA": {"IN": ["test", "check", "see", "verify", "confirm"]}},
         ],
-        [{"LOWER": "let"}, {"LOWER": {"IN": ["me", "us", "'s"]}}, {"LEMMA": "plug"}],
     ]
 
 

@@ -10,7 +10,7 @@ from sftlens.trace_tagger import (
 )
 from sftlens.trace_tagger._rules import RULESETS, Rule
 
-RULESET_ID = "sftlens-rules-v2"
+RULESET_ID = "sftlens-rules-v3"
 
 RULESETS.add(
     RULESET_ID,
