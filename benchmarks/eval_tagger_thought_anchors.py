@@ -7,7 +7,9 @@ X span overlaps it. Mapped labels: verification ~ ``self_checking``; backtrackin
 separately for precision and recall, and backtracking-or-hedging against it too.
 
 Splits: the rules were tuned on the traces of the first half of the problems (sorted by
-problem id); the second half is held out.
+problem id); the second half is held out. Also printed: F1 per problem, and the judge's
+agreement with itself on sentences whose text occurs more than once in the set (the same
+words, labelled in different traces), a ceiling for any tagger that reads the sentence.
 
 Usage:
   .venv/bin/python benchmarks/eval_tagger_thought_anchors.py
@@ -15,9 +17,11 @@ Usage:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +64,24 @@ def prf(pairs) -> tuple[float, float, float, int, int]:
     return prec, rec, f1, tp + fp, tp + fn
 
 
+def judge_self_agreement(recs: list[dict], label: str) -> tuple[float, int, int]:
+    """Pairwise F1 of the judge with itself on `label`, over pairs of chunks with the same text.
+
+    Returns (F1, pairs where both carry `label`, pairs where exactly one does): each such pair
+    is one judge call against another on identical words, so F1 = 2 * both / (2 * both + one).
+    """
+    by_text: dict[str, list[bool]] = defaultdict(list)
+    for r in recs:
+        for ch in r["chunks"]:
+            by_text[" ".join(ch["text"].lower().split())].append(label in ch["tags"])
+    both = one = 0
+    for flags in by_text.values():
+        for a, b in itertools.combinations(flags, 2):
+            both += a and b
+            one += a != b
+    return (2 * both / (2 * both + one) if both else 0.0), both, one
+
+
 def main() -> int:
     if not DATA.is_file():
         print(f"skipped: {DATA} not found (reference data, not part of the project)")
@@ -71,11 +93,14 @@ def main() -> int:
     tune = set(problems[: len(problems) // 2])
     tags = list(Tagger().tag_many([r["text"] for r in recs]))
     chunks: dict[str, list] = {"tuning half": [], "held-out half": [], "all": []}
+    per_problem: dict[str, list] = defaultdict(list)
     for r, t in zip(recs, tags, strict=True):
-        split = "tuning half" if r["id"].rsplit("/", 1)[-1] in tune else "held-out half"
+        problem = r["id"].rsplit("/", 1)[-1]
+        split = "tuning half" if problem in tune else "held-out half"
         preds = chunk_predictions(r, t)
         chunks[split] += preds
         chunks["all"] += preds
+        per_problem[problem] += preds
     print(f"rule set {RULESET_ID}; {len(recs)} traces, {len(chunks['all'])} sentence chunks; "
           f"tuning problems: {', '.join(sorted(tune))}\n")  # fmt: skip
     print(
@@ -87,6 +112,29 @@ def main() -> int:
             p, r, f, npred, ngold = prf([(bool(lab & ours), bool(g & theirs)) for lab, g in rows])
             print(f"| {name} | {' or '.join(sorted(theirs))} | {split} | {p:.2f} | {r:.2f} | "
                   f"{f:.2f} | {npred} | {ngold} |")  # fmt: skip
+
+    print("\nF1 per problem (T: tuning half, H: held out); judge count in brackets:\n")
+    print(
+        "| sftlens label | judge label | "
+        + " | ".join(f"{p.removeprefix('problem_')} {'T' if p in tune else 'H'}" for p in problems)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(problems))
+    for name, ours, theirs in COMPARISONS[:2]:
+        cells = []
+        for p in problems:
+            _, _, f, _, ngold = prf(
+                [(bool(lab & ours), bool(g & theirs)) for lab, g in per_problem[p]]
+            )
+            cells.append(f"{f:.2f} ({ngold})")
+        print(f"| {name} | {' or '.join(sorted(theirs))} | " + " | ".join(cells) + " |")
+
+    print("\nThe judge against itself on chunks with identical text (pairs of chunks):\n")
+    print("| judge label | pairs, both labelled | pairs, one labelled | judge-judge F1 |")
+    print("|---|---|---|---|")
+    for label in ("self_checking", "uncertainty_management"):
+        f, both, one = judge_self_agreement(recs, label)
+        print(f"| {label} | {both} | {one} | {f:.2f} |")
     return 0
 
 
