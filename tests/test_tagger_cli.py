@@ -95,6 +95,15 @@ def test_resume_from_partial_output(tmp_path):
     assert not partial.exists()
 
 
+def test_small_files_are_split_across_workers():
+    from sftlens.trace_tagger._batch import chunk_size
+
+    assert chunk_size(120, 2) == 15  # 8 tasks for 2 workers, not one task of 120
+    assert chunk_size(100_000, 4) == 256
+    assert chunk_size(3, 8) == 1
+    assert chunk_size(0, 1) == 1
+
+
 @pytest.mark.integration
 def test_workers_give_the_same_output(tmp_path):
     from sftlens.trace_tagger import tag_file

@@ -49,6 +49,12 @@ def _tag_chunk(chunk: list[tuple[object, object]]) -> list[dict]:
     return [{"id": i, **tg} for i, tg in zip(ids, tags, strict=True)]
 
 
+def chunk_size(n_records: int, workers: int, most: int = CHUNK_RECORDS) -> int:
+    """Records per worker task: at most `most`, and small enough that each worker gets at
+    least 4 tasks (a 120-record file in one 256-record task would leave a second worker idle)."""
+    return max(1, min(most, -(-n_records // (4 * workers))))
+
+
 def _resume_point(partial: Path, ruleset: str) -> int:
     """Records already tagged in `partial` (0 when absent or from another rule set)."""
     if not partial.exists():
@@ -85,7 +91,8 @@ def tag_file(
         id_field: the record key copied to ``id`` (the 0-based record index when absent).
         workers: processes; 1 tags in this process.
         ruleset: rule-set id.
-        chunk_records: records per task handed to a worker.
+        chunk_records: most records per task handed to a worker (fewer when the file is
+            small: each worker gets at least 4 tasks).
 
     Raises:
         DataError: a missing file, a line that is not JSON or not UTF-8, a record without the
@@ -104,7 +111,8 @@ def tag_file(
     # Validate the whole input first: a bad line fails the run before any output exists.
     n_total = sum(1 for _ in _records(src, text_field, id_field))
     todo = itertools.islice(_records(src, text_field, id_field), done, None)
-    chunks = iter(lambda: list(itertools.islice(todo, chunk_records)), [])
+    size = chunk_size(n_total - done, workers, chunk_records)
+    chunks = iter(lambda: list(itertools.islice(todo, size)), [])
     written = done
     if workers == 1:
         _init_worker(ruleset)
