@@ -83,3 +83,10 @@ def test_where_selects_rows_and_errors_are_one_line():
         fit_probes({"blocks.0.hook_resid_post": x}, index, "nope")
     with pytest.raises(DataError, match="at least 2 groups"):
         group_folds(["same"] * 5)
+    acts = {"blocks.0.hook_resid_post": x}
+    # A filter that does not parse, names a missing column, calls a function or is not a
+    # condition: one line naming the filter and the columns, never a pandas traceback.
+    for bad in ("kind ==", "knd == 'a'", "__import__('os').getcwd() == 'a'", "label + 1"):
+        with pytest.raises(DataError, match="row filter") as err:
+            fit_probes(acts, index, "label", where=bad)
+        assert "\n" not in str(err.value) and "kind" in str(err.value)

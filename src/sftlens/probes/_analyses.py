@@ -39,7 +39,7 @@ from sftlens.core import (
 )
 from sftlens.probes._cache import ActivationCache, cache_activations
 from sftlens.probes._datasets import dead_end_items
-from sftlens.probes._fit import fit_probes
+from sftlens.probes._fit import fit_probes, select_rows
 from sftlens.probes._lens import hook_names, load_lens
 
 DEAD_END_TABLE = "dead_end.parquet"
@@ -228,7 +228,7 @@ def dead_end_probe(
         for kind in cfg.kinds:
             for subset, cond in SUBSETS.items():
                 where = f"position_kind == '{kind}'{cond}"
-                sel = index.query(where)
+                sel = index[select_rows(index, where)]
                 if sel["dead_end"].nunique() < 2 or sel["group"].nunique() < 2:
                     continue  # one class or one problem only: nothing to cross-validate
                 t = fit_probes(

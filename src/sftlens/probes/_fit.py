@@ -47,6 +47,33 @@ def group_folds(groups: Sequence[Any], n_splits: int = 5, seed: int = 0) -> list
     return list(gkf.split(np.zeros(len(groups)), groups=groups))
 
 
+def select_rows(index: Any, where: str | None) -> np.ndarray:
+    """Boolean mask of the index rows a ``--where`` filter keeps (all rows when None).
+
+    The filter is a pandas expression over the index columns ("position_kind == 'step_end'
+    and dead_end == 1"), evaluated by `DataFrame.eval`, which allows comparisons and
+    arithmetic on columns but no calls or attribute access. A filter that does not parse, names
+    a missing column or is not a true/false condition is a `DataError` naming it.
+    """
+    if not where:
+        return np.ones(len(index), dtype=bool)
+    cols = ", ".join(map(str, index.columns))
+    try:
+        result = index.eval(where)
+    except Exception as e:  # pandas raises SyntaxError, UndefinedVariableError, ValueError, ...
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(
+            f"row filter {where!r}: {msg}; write a condition on the index columns ({cols}), "
+            "e.g. \"position_kind == 'step_end'\"."
+        ) from None
+    if not hasattr(result, "dtype") or result.dtype != bool or len(result) != len(index):
+        raise DataError(
+            f"row filter {where!r} is not a true/false condition per row; compare a column, "
+            f"e.g. \"position_kind == 'step_end'\" (columns: {cols})."
+        )
+    return result.to_numpy(dtype=bool)
+
+
 def _auroc(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -220,9 +247,7 @@ def fit_probes(
         load = acts.__getitem__
     if label not in index.columns:
         raise DataError(f"label {label!r} not in the index; columns: {', '.join(index.columns)}.")
-    mask = np.ones(len(index), dtype=bool)
-    if where:
-        mask = index.eval(where).to_numpy(dtype=bool)
+    mask = select_rows(index, where)
     sub = index[mask].reset_index(drop=True)
     y = sub[label].to_numpy().astype(int)
     if len(np.unique(y)) < 2:
@@ -305,6 +330,6 @@ def probe_directions(
     else:
         hooks = list(hooks or acts)
         load = acts.__getitem__
-    mask = index.eval(where).to_numpy(dtype=bool) if where else np.ones(len(index), dtype=bool)
+    mask = select_rows(index, where)
     y = index[label].to_numpy().astype(int)[mask]
     return {h: difference_in_means(_as_numpy(load(h))[mask], y) for h in hooks}
