@@ -9,7 +9,7 @@ separately for precision and recall, and backtracking-or-hedging against it too.
 Splits: the rules were tuned on the traces of the first half of the problems (sorted by
 problem id); the second half is held out. Also printed: F1 per problem, and the judge's
 agreement with itself on sentences whose text occurs more than once in the set (the same
-words, labelled in different traces), a ceiling for any tagger that reads the sentence.
+words, labelled in different traces): a ceiling for a tagger that decides from the words alone.
 
 Usage:
   .venv/bin/python benchmarks/eval_tagger_thought_anchors.py
