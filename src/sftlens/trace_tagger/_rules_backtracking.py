@@ -195,6 +195,10 @@ def error_admission():
         - This branch fails.
         - Nothing here gives 24.
         - There is no way to reach 24 from here.
+        - Oh no, I forgot the negative root.
+        - Wait, I forgot to carry the 1.
+        - I think I missed a case.
+        - This approach is not working.
     Must not match:
         - Let me make sure I didn't make a mistake.
         - That's right, the sum is 24.
@@ -203,6 +207,8 @@ def error_admission():
         - We must not count 4 twice.
         - I made a table of the values.
         - We are not counting the empty set.
+        - We neglect air resistance.
+        - I forgot nothing.
     """
     subj = {"LOWER": {"IN": ["that", "this", "it", "which", "something"]}}
     be = {"NORM": {"IN": ["is", "'s", "was", "seems", "must", "looks"]}}
@@ -295,6 +301,24 @@ def error_admission():
             {"LOWER": {"IN": ["way", "path", "route"]}},
             {"LOWER": "to"},
             {"LEMMA": {"IN": ["reach", "get", "make", "obtain"]}},
+        ],
+        # "I forgot the negative root", "I missed a case" (not "I forgot nothing").
+        [
+            {"LOWER": "i"},
+            {"LOWER": {"IN": ["'ve", "have", "had"]}, "OP": "?"},
+            {
+                "LOWER": {
+                    "IN": ["forgot", "forgotten", "missed", "overlooked", "neglected", "omitted"]
+                }
+            },
+            {"LOWER": {"NOT_IN": ["nothing", "none", "anything"]}},
+        ],
+        # "This approach is not working."
+        [
+            {"LOWER": {"IN": ["approach", "method", "idea", "attempt", "strategy", "path"]}},
+            {"NORM": {"IN": ["is", "'s", "was"]}},
+            {"NORM": "not"},
+            {"LOWER": {"IN": ["working", "helping", "leading"]}},
         ],
     ]
 

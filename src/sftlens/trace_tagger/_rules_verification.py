@@ -38,6 +38,21 @@ _CHECK_VERBS = [
     "re-calculate",
     "recount",
     "re-count",
+    "reexamine",
+]
+# The second half of a hyphenated redo ("re-check", "re-examine"): the tokenizer splits
+# "re-check" into "re", "-", "check".
+_REDO_AFTER_HYPHEN = [
+    "check",
+    "verify",
+    "confirm",
+    "examine",
+    "compute",
+    "calculate",
+    "count",
+    "derive",
+    "do",
+    "test",
 ]
 
 
@@ -73,6 +88,9 @@ def check_intent():
         - Let me add them up again.
         - **Rechecking the units digits:**
         - Now, let's test this formula for n = 1.
+        - Let me re-check the sum.
+        - Let me re-examine the second step.
+        - Re-computing: 7 * 8 = 56.
     Must not match:
         - The check digit is 7.
         - Let me compute the sum of the digits.
@@ -82,6 +100,8 @@ def check_intent():
         - Using the binomial theorem again, the middle term is 20.
         - Let me check the problem again.
         - The test has five questions.
+        - Let me re-evaluate my approach.
+        - The re-entry point is 4.
     """
     again = {"LOWER": {"IN": ["again", "afresh"]}}
     lead = {
@@ -118,6 +138,7 @@ def check_intent():
         ],
         [{"IS_SENT_START": True, "LOWER": {"IN": ["check", "verify", "verification", "checking"]}}],
         [{"LOWER": "double"}, {"ORTH": "-", "OP": "?"}, {"LEMMA": "check"}],
+        [{"LOWER": "re"}, {"ORTH": "-"}, {"LEMMA": {"IN": _REDO_AFTER_HYPHEN}}],
         [{"LOWER": {"IN": ["make", "making", "be", "being"]}}, {"LOWER": "sure"}],
         [{"LOWER": {"IN": ["sanity", "quick", "final"]}}, {"LOWER": "check"}],
         # Re-computation: "compute that product again", "go through each layer again".
