@@ -199,6 +199,12 @@ def error_admission():
         - Wait, I forgot to carry the 1.
         - I think I missed a case.
         - This approach is not working.
+        - Hmm, that's not matching the expected result.
+        - I think I made an arithmetic slip.
+        - Wait, I made a typo.
+        - That was a wrong assumption.
+        - My previous calculation was incorrect.
+        - Hmm, this doesn't seem to lead anywhere.
     Must not match:
         - Let me make sure I didn't make a mistake.
         - That's right, the sum is 24.
@@ -209,6 +215,8 @@ def error_admission():
         - We are not counting the empty set.
         - We neglect air resistance.
         - I forgot nothing.
+        - The calculation is correct.
+        - Each path leads to the goal.
     """
     subj = {"LOWER": {"IN": ["that", "this", "it", "which", "something"]}}
     be = {"NORM": {"IN": ["is", "'s", "was", "seems", "must", "looks"]}}
@@ -216,7 +224,10 @@ def error_admission():
         "LOWER": {"IN": ["quite", "entirely", "exactly", "really", "totally", "necessarily"]},
         "OP": "?",
     }
-    verdict = {"LOWER": {"IN": ["right", "correct", "possible", "valid", "true", "working"]}}
+    verdict = {
+        "LOWER": {"IN": ["right", "correct", "possible", "valid", "true", "working", "matching"]}
+    }
+    bad = {"LOWER": {"IN": ["wrong", "incorrect", "mistaken", "flawed", "faulty", "invalid"]}}
     return [
         [subj, be, {"LOWER": "be", "OP": "?"}, {"LOWER": "not"}, adverb, verdict],
         [
@@ -259,7 +270,21 @@ def error_admission():
             {"LOWER": {"IN": ["made", "making"]}},
             {"LOWER": {"IN": ["a", "an", "another", "some"]}},
             {"IS_ALPHA": True, "OP": "?"},
-            {"LOWER": {"IN": ["mistake", "mistakes", "error", "errors", "miscalculation"]}},
+            {
+                "LOWER": {
+                    "IN": [
+                        "mistake",
+                        "mistakes",
+                        "error",
+                        "errors",
+                        "miscalculation",
+                        "slip",
+                        "typo",
+                        "blunder",
+                        "oversight",
+                    ]
+                }
+            },
         ],
         # "I'm not structuring this correctly."
         [
@@ -312,6 +337,36 @@ def error_admission():
                 }
             },
             {"LOWER": {"NOT_IN": ["nothing", "none", "anything"]}},
+        ],
+        # "That was a wrong assumption."; "My previous calculation was incorrect."
+        [subj, be, {"LOWER": {"IN": ["a", "an"]}}, bad],
+        [
+            {
+                "LOWER": {
+                    "IN": [
+                        "calculation",
+                        "calculations",
+                        "computation",
+                        "assumption",
+                        "reasoning",
+                        "logic",
+                        "count",
+                        "step",
+                        "steps",
+                        "answer",
+                        "result",
+                        "conclusion",
+                    ]
+                }
+            },
+            {"NORM": {"IN": ["is", "'s", "was", "were", "are"]}},
+            bad,
+        ],
+        # "This doesn't seem to lead anywhere", "that leads nowhere".
+        [
+            {"LEMMA": {"IN": ["lead", "go", "get"]}},
+            {"LOWER": "us", "OP": "?"},
+            {"LOWER": {"IN": ["anywhere", "nowhere"]}},
         ],
         # "This approach is not working."
         [
