@@ -21,9 +21,12 @@ def uncertainty_marker():
         - I wonder if the sequence is periodic.
         - This is confusing.
         - It might be 7, I guess.
+        - I'm not entirely sure about this.
+        - This might be the right idea.
     Must not match:
         - The answer is 12.
         - I am sure the sum is 10.
+        - x might be negative.
     """
     return [
         [
@@ -32,7 +35,18 @@ def uncertainty_marker():
                 "LOWER": {"IN": ["hmm", "hmmm", "hm", "maybe", "perhaps", "possibly", "probably"]},
             }
         ],
-        [{"LOWER": {"IN": ["not", "n't"]}}, {"LOWER": {"IN": ["sure", "certain", "clear"]}}],
+        [
+            {"LOWER": {"IN": ["not", "n't"]}},
+            {"LOWER": {"IN": ["entirely", "quite", "totally", "completely", "really"]}, "OP": "?"},
+            {"LOWER": {"IN": ["sure", "certain", "clear"]}},
+        ],
+        # "This might be the right idea" (doubt about the writer's own move, not "x might be
+        # negative", a case of the math).
+        [
+            {"LOWER": {"IN": ["this", "that", "it"]}},
+            {"LOWER": {"IN": ["might", "may", "could"]}},
+            {"LOWER": {"IN": ["be", "work", "help"]}},
+        ],
         [
             {
                 "LOWER": {

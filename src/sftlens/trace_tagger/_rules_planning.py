@@ -39,15 +39,21 @@ def plan_step():
         - The first step is to factor the polynomial.
         - Our goal is to reach 24.
         - Let's start by listing the divisors.
+        - Next, we should determine the slope.
+        - Let's break this into two cases.
+        - The plan: factor, then solve.
+        - My plan is to factor first.
     Must not match:
         - I found the common denominator.
         - The steps are shown below.
         - We need 3 apples.
+        - We can compute it directly.
+        - The plane is tilted.
     """
     return [
         [
             {"LOWER": {"IN": ["i", "we"]}},
-            {"LOWER": {"IN": ["need", "have", "want", "'ll"]}},
+            {"LOWER": {"IN": ["need", "have", "want", "'ll", "should", "must", "will"]}},
             {"LOWER": "to", "OP": "?"},
             {"LEMMA": {"IN": _GOAL_VERBS}},
         ],
@@ -65,10 +71,19 @@ def plan_step():
             {"LOWER": "to"},
         ],
         [
-            {"LOWER": {"IN": ["goal", "aim", "task", "subgoal", "sub-goal"]}},
+            {"LEMMA": {"IN": ["break", "split", "divide"]}},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"LOWER": "into"},
+            {"OP": "?"},
+            {"LOWER": {"IN": ["cases", "parts", "steps", "subproblems", "pieces", "stages"]}},
+        ],
+        [
+            {"LOWER": {"IN": ["goal", "aim", "task", "subgoal", "sub-goal", "plan"]}},
             {"LOWER": "is"},
             {"LOWER": "to"},
         ],
+        [{"LOWER": "plan"}, {"ORTH": ":"}],
         [{"LOWER": {"IN": ["start", "begin"]}}, {"LOWER": "by"}],
     ]
 
@@ -84,6 +99,7 @@ def from_the_goal():
         - To reach the target, we need a factor of 3.
         - Starting from the target, 24 = 4 * 6.
         - For the sum to be 10, x must be 3.
+        - For the product to be even, one factor must be even.
     Must not match:
         - To get started, list the numbers.
         - We work forward from the first term.
@@ -125,6 +141,7 @@ def from_the_goal():
             {"OP": "?"},
             {"OP": "?"},
             {"IS_PUNCT": True, "OP": "?"},
+            {"OP": "?"},
             {"OP": "?"},
             {"LOWER": {"IN": ["must", "needs", "need", "has", "should"]}},
         ],
