@@ -205,6 +205,8 @@ def error_admission():
         - That was a wrong assumption.
         - My previous calculation was incorrect.
         - Hmm, this doesn't seem to lead anywhere.
+        - Hmm, I think there's an error here.
+        - There must be a mistake somewhere.
     Must not match:
         - Let me make sure I didn't make a mistake.
         - That's right, the sum is 24.
@@ -217,6 +219,7 @@ def error_admission():
         - I forgot nothing.
         - The calculation is correct.
         - Each path leads to the goal.
+        - There is an error term in the expansion.
     """
     subj = {"LOWER": {"IN": ["that", "this", "it", "which", "something"]}}
     be = {"NORM": {"IN": ["is", "'s", "was", "seems", "must", "looks"]}}
@@ -337,6 +340,16 @@ def error_admission():
                 }
             },
             {"LOWER": {"NOT_IN": ["nothing", "none", "anything"]}},
+        ],
+        # "There's an error here", "there must be a mistake" (not "an error term").
+        [
+            {"LOWER": "there"},
+            {"NORM": {"IN": ["is", "'s", "must", "might", "may"]}},
+            {"LOWER": "be", "OP": "?"},
+            {"LOWER": {"IN": ["a", "an", "some"]}},
+            {"IS_ALPHA": True, "OP": "?"},
+            {"LOWER": {"IN": ["mistake", "error", "slip", "typo", "flaw", "miscalculation"]}},
+            {"LOWER": {"NOT_IN": ["term", "terms", "bound", "function", "of", "rate"]}},
         ],
         # "That was a wrong assumption."; "My previous calculation was incorrect."
         [subj, be, {"LOWER": {"IN": ["a", "an"]}}, bad],
@@ -507,6 +520,7 @@ def switch_approach():
 
     Must match:
         - Let me try a different approach.
+        - Hmm, maybe I should try a different substitution.
         - Let's try another way.
         - Maybe I should use another method instead.
         - Let me go back to the first equation.
@@ -546,6 +560,10 @@ def switch_approach():
                 "combination",
                 "option",
                 "attempt",
+                "substitution",
+                "technique",
+                "formula",
+                "angle",
             ]
         }
     }

@@ -91,6 +91,8 @@ def check_intent():
         - Let me re-check the sum.
         - Let me re-examine the second step.
         - Re-computing: 7 * 8 = 56.
+        - Let me cross-check with the formula.
+        - Let me see if this works: 2 * 3 = 6.
     Must not match:
         - The check digit is 7.
         - Let me compute the sum of the digits.
@@ -102,6 +104,7 @@ def check_intent():
         - The test has five questions.
         - Let me re-evaluate my approach.
         - The re-entry point is 4.
+        - Let me see if I can find a pattern.
     """
     again = {"LOWER": {"IN": ["again", "afresh"]}}
     lead = {
@@ -138,7 +141,15 @@ def check_intent():
         ],
         [{"IS_SENT_START": True, "LOWER": {"IN": ["check", "verify", "verification", "checking"]}}],
         [{"LOWER": "double"}, {"ORTH": "-", "OP": "?"}, {"LEMMA": "check"}],
-        [{"LOWER": "re"}, {"ORTH": "-"}, {"LEMMA": {"IN": _REDO_AFTER_HYPHEN}}],
+        [{"LOWER": {"IN": ["re", "cross"]}}, {"ORTH": "-"}, {"LEMMA": {"IN": _REDO_AFTER_HYPHEN}}],
+        # "Let me see if this works", "see whether it holds".
+        [
+            {"LEMMA": "see"},
+            {"LOWER": {"IN": ["if", "whether"]}},
+            {"OP": "?"},
+            {"OP": "?"},
+            {"LEMMA": {"IN": ["work", "hold", "check"]}},
+        ],
         [{"LOWER": {"IN": ["make", "making", "be", "being"]}}, {"LOWER": "sure"}],
         [{"LOWER": {"IN": ["sanity", "quick", "final"]}}, {"LOWER": "check"}],
         # Re-computation: "compute that product again", "go through each layer again".
@@ -223,6 +234,9 @@ def confirmation():
         - Both methods give the same result.
         - So, that's reassuring.
         - I think 588 is the correct answer.
+        - So both methods agree.
+        - The computed value matches the expected value.
+        - Alright, that checks.
     Must not match:
         - Which option is correct?
         - That's not correct.
@@ -236,6 +250,8 @@ def confirmation():
         - Which is the right answer?
         - So there are 9 sets. Right?
         - The two sides have the same number of terms.
+        - Both numbers add to 10.
+        - This checks whether n is prime.
     """
     return [
         [
@@ -270,6 +286,36 @@ def confirmation():
         [
             {"LOWER": {"IN": ["all", "everything", "both"]}},
             {"LEMMA": {"IN": ["add", "match", "agree"]}},
+        ],
+        # "both methods agree" (not "both numbers add to 10").
+        [
+            {"LOWER": {"IN": ["all", "both"]}},
+            {
+                "LOWER": {
+                    "IN": [
+                        "methods",
+                        "approaches",
+                        "results",
+                        "answers",
+                        "values",
+                        "ways",
+                        "checks",
+                    ]
+                }
+            },
+            {"LEMMA": {"IN": ["agree", "match", "coincide"]}},
+        ],
+        # "matches the expected value", "agrees with the earlier result".
+        [
+            {"LEMMA": {"IN": ["match", "agree"]}},
+            {"LOWER": "with", "OP": "?"},
+            {"LOWER": {"IN": ["the", "our", "my"]}},
+            {"LOWER": {"IN": ["expected", "earlier", "previous", "original", "given", "known"]}},
+        ],
+        [
+            {"LOWER": {"IN": ["that", "it", "this", "everything"]}},
+            {"LOWER": "checks"},
+            {"ORTH": {"IN": [".", "!"]}},
         ],
         [{"ORTH": {"IN": ["✓", "✔", "✔️", "✅"]}}],
         [{"LOWER": "as"}, {"LOWER": "expected"}],
