@@ -209,6 +209,10 @@ def substitute_back():
     ]
 
 
+# Things that can agree with each other: "both methods agree".
+_AGREEING = ["methods", "approaches", "results", "answers", "values", "ways", "checks"]
+
+
 @rule("verification", yields_to=YIELDS)
 def confirmation():
     """The writer states that a result passed a check.
@@ -290,19 +294,7 @@ def confirmation():
         # "both methods agree" (not "both numbers add to 10").
         [
             {"LOWER": {"IN": ["all", "both"]}},
-            {
-                "LOWER": {
-                    "IN": [
-                        "methods",
-                        "approaches",
-                        "results",
-                        "answers",
-                        "values",
-                        "ways",
-                        "checks",
-                    ]
-                }
-            },
+            {"LOWER": {"IN": _AGREEING}},
             {"LEMMA": {"IN": ["agree", "match", "coincide"]}},
         ],
         # "matches the expected value", "agrees with the earlier result".
