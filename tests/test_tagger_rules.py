@@ -117,3 +117,20 @@ def test_docs_show_every_rule_with_its_examples():
         assert [c[1] for c in cells if len(c) > 1 and c[1]] == must_not, (
             f"{r.key}: must-not-match table out of date"
         )
+
+
+def test_pattern_words_are_single_tokens(tagger):
+    """A word the tokenizer splits ("re-check" -> "re", "-", "check") can never match one token."""
+    from sftlens.trace_tagger._matching import _TEXT_ATTRS, _values
+
+    dead = []
+    for r in RULES:
+        for pat in r.patterns():
+            for tok in pat if not isinstance(pat, str) else []:
+                for attr in _TEXT_ATTRS:
+                    for v in _values(tok.get(attr)) or [] if attr in tok else []:
+                        # A contraction ("'m", "'re") is one token after the word it joins.
+                        hosts = ("I", "they", "it") if v[0] in "'’" else ("",)
+                        if all(len(tagger.nlp.make_doc(h + v)) != 1 + bool(h) for h in hosts):
+                            dead.append(f"{r.key}: {attr} {v!r}")
+    assert not dead, "pattern words the tokenizer splits: " + "; ".join(dead)

@@ -66,32 +66,29 @@ def _token_words(tok: dict, attr: str, forms: dict[str, set[str]]) -> frozenset[
     return frozenset(words)
 
 
-def _required_words(pattern: list[dict], forms: dict[str, set[str]]) -> list[frozenset[str]]:
-    """For each required token of `pattern` with a text constraint, the words it can be."""
+def _text_constraints(
+    pattern: list[dict], forms: dict[str, set[str]]
+) -> list[tuple[int, frozenset[str]]]:
+    """``(token index, words)`` for each text constraint of a required token of `pattern`:
+    a match has one of `words` (lower case) at that token."""
     out = []
-    for tok in pattern:
+    for j, tok in enumerate(pattern):
         if tok.get("OP") not in (None, "+", "{1}"):
-            continue
+            continue  # an optional token constrains nothing
         for attr in _TEXT_ATTRS:
             words = _token_words(tok, attr, forms)
             if words is not None:
-                out.append(words)
+                out.append((j, words))
     return out
 
 
 def _anchor(pattern: list[dict], forms: dict[str, set[str]]) -> tuple[frozenset[str], int] | None:
     """The cheapest anchor of a pattern and the index of its token, or None."""
     best, best_cost = None, None
-    for j, tok in enumerate(pattern):
-        if tok.get("OP") not in (None, "+", "{1}"):
-            continue  # an optional token cannot anchor
-        for attr in _TEXT_ATTRS:
-            words = _token_words(tok, attr, forms)
-            if words is None:
-                continue
-            cost = sum(_word_cost(w) for w in words)
-            if best_cost is None or cost < best_cost:
-                best, best_cost = (words, j), cost
+    for j, words in _text_constraints(pattern, forms):
+        cost = sum(_word_cost(w) for w in words)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = (words, j), cost
     return best
 
 
@@ -163,7 +160,10 @@ class AnchoredMatcher:
             # window holding none of some set cannot match that pattern.
             self.needs.append(
                 [
-                    [frozenset(strings.add(w) for w in ws) for ws in _required_words(p, self.forms)]
+                    [
+                        frozenset(strings.add(w) for w in ws)
+                        for _, ws in _text_constraints(p, self.forms)
+                    ]
                     for _, p, _ in items
                 ]
             )

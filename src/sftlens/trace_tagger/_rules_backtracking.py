@@ -20,7 +20,6 @@ _STOP_CUES = [
     "n't",
     "no",
     "nope",
-    "cannot",
     "confused",
     "confusing",
     "unsure",
@@ -585,10 +584,7 @@ def switch_approach():
                     "IN": [
                         "reconsider",
                         "rethink",
-                        "re-think",
-                        "re-evaluate",
                         "reevaluate",
-                        "re-examine",
                         "reexamine",
                         "backtrack",
                         "revisit",

@@ -86,7 +86,7 @@ def self_question():
     Must not match:
         - The answer is 12.
     """
-    return [[{"ORTH": {"IN": ["?", "??", "?!"]}}]]
+    return [[{"ORTH": {"IN": ["?"]}}]]
 
 
 RULES = (uncertainty_marker, self_question)

@@ -79,7 +79,7 @@ def plan_step():
             {"LOWER": {"IN": ["cases", "parts", "steps", "subproblems", "pieces", "stages"]}},
         ],
         [
-            {"LOWER": {"IN": ["goal", "aim", "task", "subgoal", "sub-goal", "plan"]}},
+            {"LOWER": {"IN": ["goal", "aim", "task", "subgoal", "plan"]}},
             {"LOWER": "is"},
             {"LOWER": "to"},
         ],

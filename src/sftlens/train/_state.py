@@ -4,8 +4,9 @@ A checkpoint is ``<out_dir>/checkpoints/step-NNNNNN/``: the HF ``save_pretrained
 tokenizer, ``trainer_state.json``, and (in the latest checkpoint, or all of them) a
 ``training_state/`` folder with what a resume needs: the optimizer state (its tensors in
 ``optimizer.safetensors``, everything else in ``optimizer.json``; no pickles) and
-``state.json`` (step, tokens seen, batch geometry). The LR schedule and the data order are pure functions of the step, and
-the RNG is reseeded from (seed, step, rank) every step, so the step restores them.
+``state.json`` (step, tokens seen, batch geometry). The LR schedule and the data order are pure
+functions of the step, and the RNG is reseeded from (seed, step, rank) every step, so the step
+restores them.
 """
 
 from __future__ import annotations
