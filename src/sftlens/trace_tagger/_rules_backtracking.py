@@ -525,6 +525,7 @@ def switch_approach():
         - Let me go back to the first equation.
         - I'll start over with the factorization.
         - Let me reconsider the problem.
+        - Let me re-examine the second step.
         - Let me think again.
         - Instead, let's try 25 - 5 = 20.
         - Let me backtrack.
@@ -593,6 +594,15 @@ def switch_approach():
                     ]
                 }
             },
+        ],
+        # The same, hyphenated: "let me re-examine", split by the tokenizer into "re", "-", ...
+        [
+            {"LOWER": {"IN": ["let", "i", "we"]}},
+            {"LOWER": {"IN": ["me", "us", "'ll", "should", "need"]}, "OP": "?"},
+            {"LOWER": "to", "OP": "?"},
+            {"LOWER": "re"},
+            {"ORTH": "-"},
+            {"LOWER": {"IN": ["consider", "think", "evaluate", "examine", "visit", "do", "try"]}},
         ],
         [
             {"LOWER": {"IN": ["let", "i"]}},

@@ -32,20 +32,18 @@ _CHECK_VERBS = [
     "recompute",
     "recalculate",
     "recount",
-    "reexamine",
 ]
-# The second half of a hyphenated redo ("re-check", "re-examine"): the tokenizer splits
-# "re-check" into "re", "-", "check".
+# The second half of a hyphenated redo ("re-check", "cross-check"): the tokenizer splits
+# "re-check" into "re", "-", "check". Re-examining and redoing re-open a step
+# (`backtracking.switch_approach`), hyphenated or not.
 _REDO_AFTER_HYPHEN = [
     "check",
     "verify",
     "confirm",
-    "examine",
     "compute",
     "calculate",
     "count",
     "derive",
-    "do",
     "test",
 ]
 
@@ -83,7 +81,6 @@ def check_intent():
         - **Rechecking the units digits:**
         - Now, let's test this formula for n = 1.
         - Let me re-check the sum.
-        - Let me re-examine the second step.
         - Re-computing: 7 * 8 = 56.
         - Let me cross-check with the formula.
         - Let me see if this works: 2 * 3 = 6.
