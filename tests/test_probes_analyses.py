@@ -206,3 +206,5 @@ def test_steer_cli_reads_the_sweeps_problems_and_refuses_a_file_without_countdow
     )
     assert rc == 2 and "no countdown problems with eval_set 'cross'" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.parquet").exists()
+    rc, _, err = run_cli(*args, "--eval-set", "in_domain", "-o", tmp_path / "u.parquet")
+    assert rc == 2 and "pass --problems too" in err and not (tmp_path / "u.parquet").exists()

@@ -225,6 +225,10 @@ def steer_cmd(
     from sftlens.probes._steer import causal_check
 
     chosen = None
+    if eval_set is not None and problems is None:
+        from sftlens.core import ConfigError
+
+        raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
     if problems is not None:
         from sftlens.core import DataError, read_jsonl
 
