@@ -37,6 +37,7 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
+from sftlens.core._where import parse_where, where_mask
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -62,6 +63,7 @@ __all__ = [
     "option",
     "package_versions",
     "parse_overrides",
+    "parse_where",
     "path_fingerprint",
     "read_json",
     "read_jsonl",
@@ -71,5 +73,6 @@ __all__ = [
     "write_json",
     "write_jsonl",
     "write_parquet",
+    "where_mask",
     "write_text",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError, Registry
+from sftlens.core import DataError, Registry, where_mask
 
 PROBES: Registry[Any] = Registry("probe")
 SURFACE_NUMERIC = ("position", "resp_pos", "step_idx")
@@ -50,28 +50,12 @@ def group_folds(groups: Sequence[Any], n_splits: int = 5, seed: int = 0) -> list
 def select_rows(index: Any, where: str | None) -> np.ndarray:
     """Boolean mask of the index rows a ``--where`` filter keeps (all rows when None).
 
-    The filter is a pandas expression over the index columns ("position_kind == 'step_end'
-    and dead_end == 1"), evaluated by `DataFrame.eval`, which allows comparisons and
-    arithmetic on columns but no calls or attribute access. A filter that does not parse, names
-    a missing column or is not a true/false condition is a `DataError` naming it.
+    The filter compares index columns with constants ("position_kind == 'step_end' and
+    dead_end == 1", ``kind in ['a', 'b']``), parsed by `sftlens.core.where_mask`, which can call
+    nothing. A filter outside that grammar, naming a missing column or not a true/false
+    condition is a `DataError` naming it and the columns.
     """
-    if not where:
-        return np.ones(len(index), dtype=bool)
-    cols = ", ".join(map(str, index.columns))
-    try:
-        result = index.eval(where)
-    except Exception as e:  # pandas raises SyntaxError, UndefinedVariableError, ValueError, ...
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(
-            f"row filter {where!r}: {msg}; write a condition on the index columns ({cols}), "
-            "e.g. \"position_kind == 'step_end'\"."
-        ) from None
-    if not hasattr(result, "dtype") or result.dtype != bool or len(result) != len(index):
-        raise DataError(
-            f"row filter {where!r} is not a true/false condition per row; compare a column, "
-            f"e.g. \"position_kind == 'step_end'\" (columns: {cols})."
-        )
-    return result.to_numpy(dtype=bool)
+    return where_mask(index, where)
 
 
 def _auroc(y: np.ndarray, s: np.ndarray) -> float:
