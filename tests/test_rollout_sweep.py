@@ -137,8 +137,12 @@ def test_resume_equals_uninterrupted_run(tiny_model_dir, tmp_path):
 def test_changed_sampling_is_refused(tiny_model_dir, tmp_path):
     cfg = _cfg(tiny_model_dir, tmp_path / "out", n=1, n_problems=1)
     generate_traces(cfg)
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(ConfigError, match=r"sampling.temperature"):
         generate_traces(cfg.replace(sampling={"temperature": 0.5}))
+    # The refusal comes before anything in the folder is rewritten (config included).
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_file_eval_set_and_steps_filter(tiny_model_dir, tmp_path):

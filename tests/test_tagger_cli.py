@@ -78,21 +78,60 @@ def test_missing_args_and_file(tmp_path, run_cli):
     assert rc == 2 and "--out" in err
 
 
-def test_resume_from_partial_output(tmp_path):
+def _crash_after(traces, out, n_lines, cut=10):
+    """A tag run interrupted after `n_lines` records and `cut` bytes of the next line."""
     from sftlens.trace_tagger import tag_file
     from sftlens.trace_tagger._batch import PARTIAL_SUFFIX
 
-    traces, out = tmp_path / "traces.jsonl", tmp_path / "tags.jsonl"
-    _write_traces(traces, n=7)
     tag_file(traces, out, chunk_records=3)
     full = out.read_text(encoding="utf-8").splitlines()
-    # A crash after two records and half of the third line.
     out.unlink()
-    partial = tmp_path / ("tags.jsonl" + PARTIAL_SUFFIX)
-    partial.write_text("\n".join(full[:2]) + "\n" + full[2][:10], encoding="utf-8")
+    partial = out.with_name(out.name + PARTIAL_SUFFIX)
+    # Start a run for real so it records what it is made from, then cut it short.
+    out.with_name(out.name + PARTIAL_SUFFIX + ".json").unlink(missing_ok=True)
+    from sftlens.core import input_record, start_resumable
+    from sftlens.trace_tagger._ruleset import RULESET_ID
+
+    made_from = {
+        "input": input_record(traces),
+        "text_field": "completion",
+        "id_field": "id",
+        "ruleset": RULESET_ID,
+    }
+    assert start_resumable(partial, made_from) is False
+    partial.write_text("\n".join(full[:n_lines]) + "\n" + full[n_lines][:cut], encoding="utf-8")
+    return full, partial
+
+
+def test_resume_from_partial_output(tmp_path):
+    from sftlens.trace_tagger import tag_file
+
+    traces, out = tmp_path / "traces.jsonl", tmp_path / "tags.jsonl"
+    _write_traces(traces, n=7)
+    full, partial = _crash_after(traces, out, 2)
     assert tag_file(traces, out, chunk_records=3) == 7
     assert out.read_text(encoding="utf-8").splitlines() == full
     assert not partial.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tags.jsonl", "traces.jsonl"]
+
+
+def test_partial_from_another_input_is_refused(tmp_path, run_cli):
+    traces, other, out = tmp_path / "traces.jsonl", tmp_path / "other.jsonl", tmp_path / "t.jsonl"
+    _write_traces(traces, n=7)
+    _write_traces(other, n=9)
+    _, partial = _crash_after(traces, out, 2)
+    before = partial.read_bytes()
+    rc, _, err = run_cli("tag", other, "--out", out)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert str(partial) in err and "traces.jsonl" in err and "other.jsonl" in err
+    assert partial.read_bytes() == before and not out.exists()
+    # Another id field is another output too.
+    rc, _, err = run_cli("tag", traces, "--out", out, "--id-field", "model")
+    assert rc == 2 and "id_field" in err
+    # A partial that carries no record of its inputs is never resumed.
+    partial.with_name(partial.name + ".json").unlink()
+    rc, _, err = run_cli("tag", traces, "--out", out)
+    assert rc == 2 and "unknown inputs" in err
 
 
 def test_small_files_are_split_across_workers():

@@ -19,6 +19,7 @@ from sftlens.core._io import (
     append_jsonl,
     atomic_dir,
     atomic_path,
+    check_output,
     read_json,
     read_jsonl,
     read_parquet,
@@ -37,6 +38,7 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
+from sftlens.core._resume import finish_resumable, input_record, start_resumable
 from sftlens.core._where import parse_where, where_mask
 
 __all__ = [
@@ -57,9 +59,12 @@ __all__ = [
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "check_output",
     "environment",
     "file_sha256",
     "fingerprint",
+    "finish_resumable",
+    "input_record",
     "option",
     "package_versions",
     "parse_overrides",
@@ -70,6 +75,7 @@ __all__ = [
     "read_parquet",
     "read_yaml",
     "seed_everything",
+    "start_resumable",
     "write_json",
     "write_jsonl",
     "write_parquet",

@@ -23,6 +23,7 @@ __all__ = [
     "atomic_dir",
     "atomic_path",
     "append_jsonl",
+    "check_output",
     "read_json",
     "read_jsonl",
     "read_yaml",
@@ -73,6 +74,32 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Check, before any work, that an output can be written at `path`; return it.
+
+    The path must not be a folder when a file goes there (or a file when a folder does), and
+    its nearest existing parent must be a writable folder (missing folders below it are made
+    when the output is written).
+
+    Raises:
+        DataError: naming the path and the fix.
+    """
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise DataError(f"{p}: is a file, but a folder is written here; choose another path.")
+    if not folder and p.is_dir():
+        raise DataError(f"{p}: is a folder, but a file is written here; give a file path.")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DataError(f"{p}: {parent} is a file, not a folder; choose another output path.")
+    target = p if folder and p.is_dir() else parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise DataError(f"{p}: cannot write in {target} (permission denied); choose another path.")
+    return p
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

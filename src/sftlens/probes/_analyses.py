@@ -279,7 +279,7 @@ def best_layer(table: Any, model: str | None = None, step: int | None = None) ->
 
 def _load_records(x: Any, required: Sequence[str]) -> list[dict]:
     if isinstance(x, (str, os.PathLike)):
-        return list(read_jsonl(x, required=required, allow_partial_tail=True))
+        return list(read_jsonl(x, required=required))
     return list(x)
 
 

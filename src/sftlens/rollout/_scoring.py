@@ -97,7 +97,7 @@ def rescore_traces(
     Writes a new traces file atomically (it may be the same path) and returns the count.
     """
     src = Path(traces_path)
-    records = list(read_jsonl(src, required=TRACE_KEYS, allow_partial_tail=True))
+    records = list(read_jsonl(src, required=TRACE_KEYS))
     if not records:
         raise DataError(f"{src}: no traces to score.")
     judge = judge or RefusalJudge()

@@ -25,6 +25,7 @@ from sftlens.core import (
     ConfigError,
     DataError,
     append_jsonl,
+    check_output,
     find_checkpoints,
     read_jsonl,
     write_jsonl,
@@ -207,13 +208,15 @@ def generate_traces(
     for task in sorted({p["task"] for _lab, ps in sets for p in ps}):
         get_task(task)
     models = [resolve_model(m) for m in cfg.models]
+    check_output(out, folder=True)
+    traces = out / TRACES_FILE
+    sampling = _sampling_record(cfg)
+    # The traces already there must match this config before anything beside them changes.
+    done = _done_keys(traces, sampling)
     # Inputs are valid: only now does the output folder appear.
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     write_jsonl(out / PROBLEMS_FILE, ({**p, "eval_set": lab} for lab, ps in sets for p in ps))
-    traces = out / TRACES_FILE
-    sampling = _sampling_record(cfg)
-    done = _done_keys(traces, sampling)
     make = engine_factory or (
         lambda path: make_engine(
             cfg.engine, path, cfg.device, cfg.dtype, cfg.batch_size, cfg.sampling.seed

@@ -88,7 +88,7 @@ def _boot_median(m: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: fl
 
 def _load(traces: Any) -> list[dict]:
     if isinstance(traces, (str, os.PathLike)):
-        return list(read_jsonl(Path(traces), required=TRACE_KEYS, allow_partial_tail=True))
+        return list(read_jsonl(Path(traces), required=TRACE_KEYS))
     if hasattr(traces, "to_dict") and hasattr(traces, "columns"):
         return traces.to_dict("records")
     return list(traces)

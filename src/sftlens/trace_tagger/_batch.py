@@ -1,9 +1,10 @@
 """Tag a JSONL file of traces into a Tags JSONL file, over worker processes, resumably.
 
 Output lines follow input order, one per input record. Lines are appended to
-``OUT.partial`` as they are done; an interrupted run resumes from there on the next call (the
-partial file names its rule set in its first record, and a different rule set starts over), and
-the partial file is renamed to ``OUT`` only when every record is tagged.
+``OUT.partial`` as they are done; an interrupted run resumes from there on the next call when
+``OUT.partial.json`` (the input's hash, the fields and the rule set) matches the new call, and
+stops with one line naming both when it does not. The partial file is renamed to ``OUT`` only
+when every record is tagged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sftlens.core import DataError, append_jsonl, read_jsonl
+from sftlens.core import (
+    DataError,
+    append_jsonl,
+    check_output,
+    finish_resumable,
+    input_record,
+    read_jsonl,
+    start_resumable,
+)
 from sftlens.trace_tagger._ruleset import RULESET_ID
 
 PARTIAL_SUFFIX = ".partial"
@@ -55,20 +64,13 @@ def chunk_size(n_records: int, workers: int, most: int = CHUNK_RECORDS) -> int:
     return max(1, min(most, -(-n_records // (4 * workers))))
 
 
-def _resume_point(partial: Path, ruleset: str) -> int:
-    """Records already tagged in `partial` (0 when absent or from another rule set)."""
-    if not partial.exists():
-        return 0
-    done = 0
-    try:
-        for rec in read_jsonl(partial, allow_partial_tail=True):
-            if rec.get("ruleset") != ruleset:
-                partial.unlink()
-                return 0
-            done += 1
-    except DataError:
-        partial.unlink()
-        return 0
+def _resume_point(partial: Path, n_total: int) -> int:
+    """Records already tagged in our own `partial` (its fingerprint was checked)."""
+    done = sum(1 for _ in read_jsonl(partial, allow_partial_tail=True))
+    if done > n_total:
+        raise DataError(
+            f"{partial}: holds {done} records but the input has {n_total}; delete it and rerun."
+        )
     return done
 
 
@@ -106,10 +108,18 @@ def tag_file(
         raise DataError(f"{src}: file not found; check the path.")
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}.")
+    check_output(out)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
-    done = _resume_point(partial, ruleset)
     # Validate the whole input first: a bad line fails the run before any output exists.
     n_total = sum(1 for _ in _records(src, text_field, id_field))
+    made_from = {
+        "input": input_record(src),
+        "text_field": text_field,
+        "id_field": id_field,
+        "ruleset": ruleset,
+    }
+    # Only a partial made from this input with these options is resumed; another is an error.
+    done = _resume_point(partial, n_total) if start_resumable(partial, made_from) else 0
     todo = itertools.islice(_records(src, text_field, id_field), done, None)
     size = chunk_size(n_total - done, workers, chunk_records)
     chunks = iter(lambda: list(itertools.islice(todo, size)), [])
@@ -131,7 +141,7 @@ def tag_file(
                 written += append_jsonl(partial, result)
     if n_total == 0:
         partial.touch()
-    os.replace(partial, out)
+    finish_resumable(partial, out)
     return written
 
 
