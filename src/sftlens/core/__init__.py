@@ -3,6 +3,7 @@
 Imports nothing else of sftlens, so every stage (and the tagger on any text) may depend on it.
 """
 
+from sftlens.core._bounded import loads_json, loads_yaml
 from sftlens.core._checkpoints import (
     CHECKPOINTS_DIR,
     TRAINER_STATE,
@@ -63,6 +64,8 @@ __all__ = [
     "environment",
     "file_sha256",
     "fingerprint",
+    "loads_json",
+    "loads_yaml",
     "finish_resumable",
     "input_record",
     "option",

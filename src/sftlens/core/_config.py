@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -19,6 +20,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from sftlens.core._bounded import InputTooBig, load_bounded_yaml
 from sftlens.core._errors import ConfigError
 from sftlens.core._io import read_yaml, write_text
 
@@ -97,7 +99,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}.")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}.")
+            return number
         raise ConfigError(f"{where}: expected a number, got {value!r}.")
     if tp is str:
         if isinstance(value, str):
@@ -120,9 +128,11 @@ def parse_overrides(items: list[str] | tuple[str, ...] | None) -> dict:
             raise ConfigError(f"override {item!r}: write it as key=value, e.g. lr=3e-4.")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_bounded_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        except (InputTooBig, RecursionError) as e:
+            raise ConfigError(f"override {key.strip()!r}: {e}; write the value out.") from None
         # YAML reads 3e-4 as a string (no dot): accept it as a number.
         if isinstance(value, str):
             with contextlib.suppress(ValueError):

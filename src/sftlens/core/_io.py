@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sftlens.core._bounded import MAX_YAML_BYTES, loads_json, loads_yaml
 from sftlens.core._errors import DataError
 
 __all__ = [
@@ -116,30 +115,39 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     )
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; a missing or malformed file raises `DataError` naming it."""
-    p = Path(path)
+def _input_file(p: Path) -> None:
+    """A missing input, or a folder given where a file goes, is a `DataError` naming it."""
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder; give the file inside it.")
     if not p.is_file():
         raise DataError(f"{p}: file not found; check the path.")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing, malformed, too deep or too big file raises `DataError`."""
+    p = Path(path)
+    _input_file(p)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{p}: not valid JSON ({e}); fix or regenerate the file.") from None
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not UTF-8; re-encode the file as UTF-8.") from None
+    return loads_json(text, str(p))
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
-    """Read a YAML file with `yaml.safe_load`; errors name the file and line."""
+    """Read a YAML file safely (no tags beyond plain data, bounded size and aliases).
+
+    Errors (missing file, invalid YAML, an alias bomb, non-UTF-8) name the file and line.
+    """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; check the path.")
+    _input_file(p)
+    if p.stat().st_size > MAX_YAML_BYTES:
+        raise DataError(f"{p}: {p.stat().st_size} bytes of YAML (at most {MAX_YAML_BYTES}).")
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise DataError(f"{p}{where}: not valid YAML ({getattr(e, 'problem', e)}).") from None
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{p}: not UTF-8 text; save it as UTF-8.") from None
+    return loads_yaml(text, str(p))
 
 
 def _dumps(record: Any) -> str:
@@ -206,8 +214,7 @@ def read_jsonl(
         DataError: missing file, non-UTF-8 bytes, a line that is not a JSON object, a missing key.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; check the path.")
+    _input_file(p)
     with open(p, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -217,13 +224,11 @@ def read_jsonl(
             except UnicodeDecodeError:
                 raise DataError(f"{p}:{lineno}: not UTF-8; re-encode the file as UTF-8.") from None
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
+                rec = loads_json(line, f"{p}:{lineno}", "a JSON object")
+            except DataError:
                 if allow_partial_tail and not raw.endswith(b"\n"):
                     return
-                raise DataError(
-                    f"{p}:{lineno}: not a JSON object ({e.msg}); fix or remove the line."
-                ) from None
+                raise
             if not isinstance(rec, dict):
                 raise DataError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}.")
             for key in required:
@@ -246,8 +251,7 @@ def read_parquet(path: str | os.PathLike) -> Any:
     import pandas as pd
 
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; check the path.")
+    _input_file(p)
     try:
         return pd.read_parquet(p)
     except Exception as e:  # pyarrow raises several types for a corrupt file

@@ -23,13 +23,12 @@ already rendered through the tokenizer's chat template (use it verbatim).
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, read_jsonl, read_parquet
+from sftlens.core import DataError, read_json, read_jsonl, read_parquet
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -59,12 +58,7 @@ def iter_rows(path: str | os.PathLike, csv_ok: bool = False) -> Iterator[tuple[s
         for lineno, rec in zip(linenos, read_jsonl(p), strict=True):
             yield f"{p}:{lineno}", rec
     elif suffix in JSON_SUFFIXES:
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(
-                f"{p}: not valid JSON ({e}); fix the file or save it as JSONL."
-            ) from None
+        data = read_json(p)
         if isinstance(data, dict):
             # {"data": [...]} and similar single-key wrappers are common exports.
             lists = [v for v in data.values() if isinstance(v, list)]
