@@ -9,8 +9,10 @@ use `atomic_dir`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from sftlens.core._errors import DataError
 from sftlens.core._io import read_json
 
 TRAINER_STATE = "trainer_state.json"
+PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+MAX_SAFETENSORS_HEADER = 100 << 20
 CHECKPOINTS_DIR = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -89,6 +93,82 @@ def find_checkpoints(path: str | os.PathLike) -> list[Checkpoint]:
     return sorted(found, key=lambda c: c.step if c.step is not None else -1)
 
 
+def check_safetensors(path: str | os.PathLike) -> None:
+    """Check that a ``.safetensors`` file is whole: its header parses and every tensor's bytes
+    lie inside the file (a truncated or corrupt file is a `DataError` naming it).
+
+    Reads only the header, so it costs the same for a 10 GB shard as for a small one.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder; give the .safetensors file inside it.")
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; check the path.")
+    size = p.stat().st_size
+    bad = f"{p}: not a readable safetensors file"
+    with open(p, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise DataError(f"{bad} (only {size} bytes); re-save or re-download it.")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(MAX_SAFETENSORS_HEADER, size - 8):
+            raise DataError(f"{bad} (header of {n} bytes in a {size}-byte file); re-save it.")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DataError(f"{bad} (its header is not JSON); re-save or re-download it.") from None
+    if not isinstance(header, dict):
+        raise DataError(f"{bad} (its header is not a JSON object); re-save it.")
+    data = size - 8 - n
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
+            raise DataError(f"{bad} (tensor {name!r} has no valid offsets); re-save it.")
+        if offsets[1] > data:
+            raise DataError(
+                f"{bad} (truncated: tensor {name!r} ends at byte {offsets[1]} of {data}); "
+                "re-save or re-download it."
+            )
+
+
+def check_model_dir(path: str | os.PathLike) -> None:
+    """Check a local model folder before loading it: ``config.json`` is a JSON object, its
+    weights are safetensors and whole. A pickle-only checkpoint (``pytorch_model.bin``) is
+    refused: unpickling runs code from the file. A hub id (not a local path) is not checked.
+
+    Raises:
+        DataError: one line naming the folder or file and the fix.
+    """
+    p = Path(path)
+    if not p.exists():
+        return
+    if not p.is_dir():
+        raise DataError(f"{p}: is a file, not a model folder; give the folder holding config.json.")
+    if not (p / "config.json").is_file():
+        raise DataError(f"{p}: not a model directory (no config.json).")
+    if not isinstance(read_json(p / "config.json"), dict):
+        raise DataError(f"{p / 'config.json'}: expected a JSON object; re-save the model.")
+    weights = sorted(p.glob("*.safetensors"))
+    if not weights:
+        pickles = sorted(q.name for pat in PICKLE_WEIGHTS for q in p.glob(pat))
+        if pickles:
+            raise DataError(
+                f"{p}: only pickle weights ({pickles[0]}), which can run code when loaded; "
+                "convert them to safetensors (model.save_pretrained(dir)) in a trusted session."
+            )
+        raise DataError(f"{p}: no model weights (*.safetensors); save the model into it.")
+    for w in weights:
+        check_safetensors(w)
+
+
 def load_tokenizer(path: str | os.PathLike) -> Any:
     """Load a checkpoint's tokenizer.
 
@@ -105,7 +185,13 @@ def load_tokenizer(path: str | os.PathLike) -> Any:
                 f"{p}: no tokenizer.json in the model directory; save the tokenizer with the "
                 "model (tokenizer.save_pretrained(dir))."
             )
-        tok = PreTrainedTokenizerFast.from_pretrained(str(p))
+        try:
+            tok = PreTrainedTokenizerFast.from_pretrained(str(p))
+        except Exception as e:  # tokenizers raises a bare Exception for a corrupt file
+            msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+            raise DataError(
+                f"{p / 'tokenizer.json'}: not a readable tokenizer ({msg}); re-save it."
+            ) from None
     else:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     if tok.pad_token is None:
@@ -127,19 +213,25 @@ def load_causal_lm(
         dtype: ``auto`` (bf16 on CUDA with bf16 support, else fp32), ``float32``, ``bfloat16``,
             ``float16``.
         trust_remote_code: off by default; only for models you trust.
+
+    Raises:
+        DataError: a local folder without ``config.json``, with pickle-only, corrupt or
+            truncated weights (see `check_model_dir`).
     """
     import torch
     from transformers import AutoModelForCausalLM
 
-    p = Path(path)
-    if p.exists() and not (p / "config.json").is_file():
-        raise DataError(f"{p}: not a model directory (no config.json).")
+    check_model_dir(path)
     if dtype == "auto":
         use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
         torch_dtype = torch.bfloat16 if use_bf16 else torch.float32
     else:
         torch_dtype = getattr(torch, dtype)
+    # Local folders load safetensors only (checked above): never a pickle.
     model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=torch_dtype, trust_remote_code=trust_remote_code
+        str(path),
+        dtype=torch_dtype,
+        trust_remote_code=trust_remote_code,
+        use_safetensors=True if Path(path).exists() else None,
     )
     return model.to(device).eval()

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, load_tokenizer, read_checkpoint
+from sftlens.core import DataError, check_model_dir, load_tokenizer, read_checkpoint
 
 RESID_POST = "blocks.{layer}.hook_resid_post"
 RESID_PRE = "blocks.{layer}.hook_resid_pre"
@@ -97,8 +97,8 @@ def load_lens(
     from transformer_lens.model_bridge import TransformerBridge
 
     p = Path(path)
-    if p.exists() and not (p / "config.json").is_file():
-        raise DataError(f"{p}: not a model directory (no config.json); pass a checkpoint dir.")
+    if hf_model is None:
+        check_model_dir(p)
     tok = load_tokenizer(path)
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):

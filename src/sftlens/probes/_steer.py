@@ -17,7 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, load_causal_lm, load_tokenizer, write_parquet
+from sftlens.core import (
+    DataError,
+    check_safetensors,
+    load_causal_lm,
+    load_tokenizer,
+    write_parquet,
+)
 from sftlens.probes._analyses import BACKTRACK_LABEL, DIRECTIONS_FILE
 
 STEER_TABLE = "steer.parquet"
@@ -126,6 +132,7 @@ def load_direction(path: str | os.PathLike, hook: str) -> tuple[Any, float]:
         p = p / DIRECTIONS_FILE
     if not p.is_file():
         raise DataError(f"{p}: no directions file; run `sftlens probe dead-end` first.")
+    check_safetensors(p)
     t = load_file(str(p))
     if hook not in t:
         known = sorted(k for k in t if not k.endswith(".norm"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import ConfigError, DataError, load_tokenizer
+from sftlens.core import ConfigError, DataError, check_model_dir, load_tokenizer
 
 __all__ = ["TOY_MODELS", "build_toy_model", "load_model_and_tokenizer", "count_parameters"]
 
@@ -141,9 +141,7 @@ def load_model_and_tokenizer(
         tok.pad_token = tok.eos_token
     if model in TOY_MODELS:
         return build_toy_model(model, tok, seed=seed), tok
-    p = Path(model)
-    if p.exists() and not (p / "config.json").is_file():
-        raise DataError(f"{p}: not a model directory (no config.json); check model.")
+    check_model_dir(model)
     torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     try:
         lm = AutoModelForCausalLM.from_pretrained(
