@@ -82,7 +82,7 @@ def test_unwritable_out(run_cli, tmp_path):
     rc, _, err = run_cli("data", "route", "--n", 3, "--out", blocker / "sub" / "o.jsonl")
     assert rc == 2 and err.startswith("error: --out") and len(err.strip().splitlines()) == 1
     rc, _, err = run_cli("data", "route", "--n", 3, "--out", tmp_path)
-    assert rc == 2 and "is a directory" in err
+    assert rc == 2 and "is a folder" in err
 
 
 def test_help_lists_examples(run_cli):

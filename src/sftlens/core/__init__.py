@@ -22,6 +22,7 @@ from sftlens.core._io import (
     append_jsonl,
     atomic_dir,
     atomic_path,
+    check_input,
     check_output,
     read_json,
     read_jsonl,
@@ -40,6 +41,7 @@ from sftlens.core._manifest import (
     path_fingerprint,
     seed_everything,
 )
+from sftlens.core._options import out_dir, out_file
 from sftlens.core._registry import Registry
 from sftlens.core._resume import finish_resumable, input_record, start_resumable
 from sftlens.core._where import parse_where, where_mask
@@ -64,6 +66,7 @@ __all__ = [
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "check_input",
     "check_output",
     "environment",
     "file_sha256",
@@ -73,6 +76,8 @@ __all__ = [
     "finish_resumable",
     "input_record",
     "option",
+    "out_dir",
+    "out_file",
     "package_versions",
     "parse_overrides",
     "parse_where",

@@ -22,6 +22,7 @@ __all__ = [
     "atomic_dir",
     "atomic_path",
     "append_jsonl",
+    "check_input",
     "check_output",
     "read_json",
     "read_jsonl",
@@ -34,20 +35,36 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    # The only way to read the umask is to set it; set it straight back.
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, is_dir: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.tmp-"
-    if is_dir:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
-    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
-    os.close(fd)
-    return Path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_dir:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+        # mkstemp/mkdtemp make private (0600/0700) entries; an output gets the usual mode.
+        tmp.chmod((0o777 if is_dir else 0o666) & ~_umask())
+    except OSError as e:
+        raise DataError(
+            f"{path}: cannot write here ({e.strerror or type(e).__name__}); choose another path."
+        ) from None
+    return tmp
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
-    final = Path(path)
+    final = check_output(path)
     tmp = _tmp_sibling(final)
     try:
         yield tmp
@@ -63,7 +80,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     Used for checkpoints: a directory under its final name is always complete.
     """
-    final = Path(path)
+    final = check_output(path, folder=True)
     tmp = _tmp_sibling(final, is_dir=True)
     try:
         yield tmp
@@ -89,7 +106,7 @@ def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
     if folder and p.exists() and not p.is_dir():
         raise DataError(f"{p}: is a file, but a folder is written here; choose another path.")
     if not folder and p.is_dir():
-        raise DataError(f"{p}: is a folder, but a file is written here; give a file path.")
+        raise DataError(f"{p}: is a folder; give a file path inside it, e.g. {p / 'out'}.")
     parent = p.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -113,6 +130,17 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     return write_text(
         path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
     )
+
+
+def check_input(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return `path` if it is an existing file; a missing one, or a folder given where a file
+    goes, is a `DataError` naming it (`what` names the kind of file in the message)."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder, not a {what}; give the file inside it.")
+    if not p.is_file():
+        raise DataError(f"{p}: {what} not found; check the path.")
+    return p
 
 
 def _input_file(p: Path) -> None:
@@ -170,7 +198,7 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> int:
     Readers of resumable files pass ``allow_partial_tail=True`` to `read_jsonl`, so a line cut
     by a crash is dropped and redone instead of failing the resume.
     """
-    p = Path(path)
+    p = check_output(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     _truncate_partial_tail(p)

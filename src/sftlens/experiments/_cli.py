@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from sftlens.core import out_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add the experiment verbs to the `sftlens` app."""
@@ -14,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         spec: str = typer.Argument(..., help="spec YAML path, or a shipped spec name (see --list)"),
         scale: str = typer.Option(None, "--scale", help="size preset: micro | tiny | small | full"),
-        out: Path = typer.Option(None, "--out", help="run folder (default runs/<spec name>)"),
+        out: Path = typer.Option(
+            None, "--out", callback=out_dir, help="run folder (default runs/<spec name>)"
+        ),
         set_: list[str] = typer.Option(
             None, "--set", help="spec override key=value (repeatable), e.g. --set seed=3"
         ),
@@ -45,7 +49,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("quickstart")
     def quickstart_cmd(
-        out: Path = typer.Option(Path("runs/quickstart"), "--out", help="run folder"),
+        out: Path = typer.Option(
+            Path("runs/quickstart"), "--out", callback=out_dir, help="run folder"
+        ),
         scale: str = typer.Option("tiny", "--scale", help="size preset: micro | tiny | small"),
     ) -> None:
         """The toy world end to end on CPU (countdown_lab at tiny scale), then the report path.

@@ -13,7 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from sftlens.core import Config, ConfigError, DataError, option, parse_overrides, read_yaml
+from sftlens.core import (
+    Config,
+    ConfigError,
+    check_input,
+    option,
+    parse_overrides,
+    read_yaml,
+)
 
 SPEC_FILE = "spec.yaml"
 SCALES = ("micro", "tiny", "small", "full")
@@ -270,8 +277,7 @@ def spec_path(name_or_path: str | Path) -> Path:
     """Resolve a spec argument: a YAML path, or the name of a shipped spec."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise DataError(f"{p}: spec file not found; check the path.")
+        check_input(p, "spec file")
         return p
     root = resources.files("sftlens") / "configs" / "experiments"
     cand = root / f"{name_or_path}.yaml"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError
+from sftlens.core import ConfigError, out_dir, out_file
 
 probe_app = typer.Typer(
     help=(
@@ -63,7 +63,9 @@ def _config(config: Path | None, overrides: list[str], **flags):
 def cache_cmd(
     checkpoint: str = typer.Argument(..., help="checkpoint dir (with tokenizer)"),
     data: Path = typer.Option(..., "--data", "-d", help="rendered examples JSONL (cot, events)"),
-    out: Path = typer.Option(..., "--out", "-o", help="cache directory (resumed if it exists)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", callback=out_dir, help="cache directory (resumed if it exists)"
+    ),
     hook: str = typer.Option("resid_post", help="hook kind per layer"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),
     kinds: str = typer.Option("step_end,pre_next", help="positions per step event"),
@@ -108,7 +110,9 @@ def fit_cmd(
     cache_dir: Path = typer.Argument(..., help="a cache directory from `probe cache`"),
     label: str = typer.Option("dead_end", help="label column of the index"),
     where: str | None = typer.Option(None, help="row filter, e.g. \"position_kind == 'step_end'\""),
-    out: Path = typer.Option(..., "--out", "-o", help="output table (.parquet; .csv beside)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", callback=out_file, help="output table (.parquet; .csv beside)"
+    ),
     n_splits: int = typer.Option(5, help="GroupKFold folds"),
     seed: int = typer.Option(0, help="fold and shuffle seed"),
 ) -> None:
@@ -133,7 +137,7 @@ def fit_cmd(
 @probe_app.command("dead-end")
 def dead_end_cmd(
     model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    out: Path = typer.Option(..., "--out", "-o", callback=out_dir, help="output folder"),
     config: Path | None = typer.Option(None, help="YAML ProbeConfig"),
     n_problems: int | None = typer.Option(None, help="Countdown eval problems"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),
@@ -172,7 +176,7 @@ def appropriateness_cmd(
     traces: Path = typer.Option(..., "--traces", "-t", help="traces JSONL from `sftlens generate`"),
     tags: Path = typer.Option(..., "--tags", help="tags JSONL from `sftlens tag` (same ids)"),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="output table (.parquet; .csv and .png beside)"
+        ..., "--out", "-o", callback=out_file, help="output table (.parquet; .csv and .png beside)"
     ),
 ) -> None:
     """Backtrack precision and verification correctness next to raw counts and lengths.
@@ -211,7 +215,9 @@ def steer_cmd(
     eval_set: str | None = typer.Option(
         None, "--eval-set", help="with --problems: keep lines of this eval_set (e.g. in_domain)"
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="output table (.parquet; .csv beside)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", callback=out_file, help="output table (.parquet; .csv beside)"
+    ),
 ) -> None:
     """Add or subtract the dead-end direction while generating; measure backtracking and accuracy.
 
@@ -255,7 +261,7 @@ def steer_cmd(
 @probe_app.command("drift")
 def drift_cmd(
     model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    out: Path = typer.Option(..., "--out", "-o", callback=out_dir, help="output folder"),
     base: str | None = typer.Option(
         None, help="base model dir (default: each run's first checkpoint)"
     ),

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from sftlens.core import out_dir
+
 
 def refusal(
     run_or_model_dir: Path = typer.Argument(..., help="run dir (checkpoints/step-*) or model dir"),
-    out: Path = typer.Option(..., "--out", help="output directory"),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="output directory"),
     harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
     harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
     config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),

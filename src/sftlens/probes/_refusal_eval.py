@@ -21,6 +21,7 @@ from sftlens.core import (
     Checkpoint,
     DataError,
     atomic_path,
+    check_input,
     checkpoint_dirname,
     environment,
     find_checkpoints,
@@ -427,9 +428,7 @@ def load_direction(path: str | os.PathLike) -> tuple[Any, dict[str, str], Any]:
     """
     from safetensors import safe_open
 
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; give a .safetensors direction file.")
+    p = check_input(path, ".safetensors direction file")
     try:
         with safe_open(str(p), framework="pt") as f:
             keys = list(f.keys())

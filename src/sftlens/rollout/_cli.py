@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError
+from sftlens.core import ConfigError, out_dir, out_file
 
 TABLE_FILE = "table.parquet"
 
@@ -45,7 +45,9 @@ def register(app: typer.Typer) -> None:
         ),
         eval_n: int = typer.Option(100, help="problems per generated eval set"),
         eval_seed: int = typer.Option(0, help="problem-generation seed"),
-        out: str | None = typer.Option(None, "--out", "-o", help="output directory"),
+        out: str | None = typer.Option(
+            None, "--out", "-o", callback=out_dir, help="output directory"
+        ),
         n: int | None = typer.Option(None, "--n", help="samples per prompt"),
         temperature: float | None = typer.Option(None, help="0 = greedy"),
         top_p: float | None = typer.Option(None, help="nucleus mass"),
@@ -116,7 +118,7 @@ def register(app: typer.Typer) -> None:
     def score(
         traces: Path = typer.Argument(..., help="traces JSONL"),
         out: Path = typer.Option(
-            ..., "--out", "-o", help="re-scored traces JSONL (may be the input)"
+            ..., "--out", "-o", callback=out_file, help="re-scored traces JSONL (may be the input)"
         ),
         phrase: list[str] = typer.Option([], "--phrase", help="refusal phrase (repeatable)"),
         prefix_chars: int = typer.Option(0, help="judge only the first N characters"),
@@ -138,7 +140,7 @@ def register(app: typer.Typer) -> None:
     @app.command("table")
     def table_cmd(
         traces: Path = typer.Argument(..., help="traces JSONL"),
-        out: Path = typer.Option(..., "--out", "-o", help="table parquet"),
+        out: Path = typer.Option(..., "--out", "-o", callback=out_file, help="table parquet"),
         plot: list[str] = typer.Option(
             [], "--plot", help="metric to plot (PNG + CSV beside --out)"
         ),

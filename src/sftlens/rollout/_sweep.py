@@ -25,6 +25,7 @@ from sftlens.core import (
     ConfigError,
     DataError,
     append_jsonl,
+    check_input,
     check_output,
     find_checkpoints,
     read_jsonl,
@@ -64,9 +65,7 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
     if not es.file:
         problems = tasks.get_task(es.task).generate(es.n, es.seed, split=es.split, **es.knobs)
     else:
-        path = Path(es.file)
-        if not path.is_file():
-            raise DataError(f"{path}: eval file not found (eval set {es.label!r}); check the path.")
+        path = check_input(es.file, f"eval file (eval set {es.label!r})")
         loader = None
         if es.task == "math":
             loader = getattr(tasks, "load_math_problems", None)

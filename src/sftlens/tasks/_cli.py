@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from sftlens.core import ConfigError, parse_overrides
+from sftlens.core import ConfigError, out_file, parse_overrides
 
 TASK_COMMANDS = {
     "countdown": "Countdown: make a target from 3-4 numbers (styles cot, nocot, lowq, verbose).",
@@ -46,20 +45,6 @@ def _knobs(items: list[str] | None) -> dict:
     return parse_overrides(items)
 
 
-def _check_out(out: Path) -> None:
-    """Fail before generating when --out cannot be written; creates nothing (the write itself
-    is atomic and makes missing folders)."""
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a directory; give a file path like {out}/data.jsonl.")
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(f"--out {out}: {ancestor} is a file, not a folder; choose another path.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out}: {ancestor} is not writable; choose another path.")
-
-
 def _write(records: list[dict], out: Path) -> int:
     from sftlens.core import write_jsonl
 
@@ -74,7 +59,6 @@ def _run(task: str, n: int, seed: int, split, style, knob, out: Path) -> None:
 
     if split is not None and split not in ("train", "eval"):
         raise ConfigError(f"--split {split!r}: use train or eval.")
-    _check_out(out)
     records = make_data(task, n, seed, split=split, style=style, knobs=_knobs(knob))
     count = _write(records, out)
     what = f"{style} examples" if style else ("records" if task == "base-corpus" else "problems")
@@ -83,7 +67,9 @@ def _run(task: str, n: int, seed: int, split, style, knob, out: Path) -> None:
 
 N_OPT = typer.Option(100, "--n", help="Number of records.")
 SEED_OPT = typer.Option(0, "--seed", help="Seed; the same seed writes a byte-identical file.")
-OUT_OPT = typer.Option(..., "--out", help="Output JSONL file (written atomically).")
+OUT_OPT = typer.Option(
+    ..., "--out", callback=out_file, help="Output JSONL file (written atomically)."
+)
 KNOB_OPT = typer.Option(
     None, "--knob", help="Task knob key=value (repeatable), e.g. n_nodes=6 or max_numbers=5."
 )

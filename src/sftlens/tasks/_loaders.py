@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, read_json, read_jsonl, read_parquet
+from sftlens.core import DataError, check_input, read_json, read_jsonl, read_parquet
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -47,9 +47,7 @@ def iter_rows(path: str | os.PathLike, csv_ok: bool = False) -> Iterator[tuple[s
     ``where`` is ``"file:line"`` (JSONL, CSV), ``"file:item N"`` (JSON) or ``"file:row N"``
     (parquet), for error messages. Values from parquet are converted to plain Python objects.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; check the path.")
+    p = check_input(path)
     suffix = p.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         # read_jsonl checks each line; re-count lines here to name them in our own errors.

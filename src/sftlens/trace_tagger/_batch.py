@@ -19,6 +19,7 @@ from pathlib import Path
 from sftlens.core import (
     DataError,
     append_jsonl,
+    check_input,
     check_output,
     finish_resumable,
     input_record,
@@ -103,9 +104,7 @@ def tag_file(
     from sftlens.trace_tagger._ruleset import get_ruleset
 
     get_ruleset(ruleset)  # an unknown id fails before any work
-    src, out = Path(in_path), Path(out_path)
-    if not src.is_file():
-        raise DataError(f"{src}: file not found; check the path.")
+    src, out = check_input(in_path), Path(out_path)
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}.")
     check_output(out)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError
+from sftlens.core import ConfigError, out_file
 from sftlens.trace_tagger._ruleset import RULESET_ID
 
 
@@ -17,7 +17,7 @@ def tag(
     ),
     text_field: str = typer.Option("completion", help="Record key holding the text."),
     id_field: str = typer.Option("id", help="Record key copied to the Tags id."),
-    out: Path | None = typer.Option(None, "--out", help="Tags JSONL to write."),
+    out: Path | None = typer.Option(None, "--out", callback=out_file, help="Tags JSONL to write."),
     workers: int = typer.Option(1, help="Worker processes."),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
 ) -> None:
@@ -53,7 +53,7 @@ def tag(
 def tag_table_cmd(
     tags_path: Path = typer.Argument(..., metavar="TAGS.jsonl", help="Tags JSONL."),
     traces: Path = typer.Option(..., "--traces", help="Traces JSONL the tags were made from."),
-    out: Path = typer.Option(..., "--out", help="Parquet table to write."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="Parquet table to write."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples over traces."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:
@@ -79,7 +79,7 @@ def tag_table_cmd(
 def tag_html_cmd(
     tags_path: Path = typer.Argument(..., metavar="TAGS.jsonl", help="Tags JSONL."),
     traces: Path = typer.Option(..., "--traces", help="JSONL of the tagged records."),
-    out: Path = typer.Option(..., "--out", help="HTML file to write."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="HTML file to write."),
     text_field: str = typer.Option("completion", help="Record key holding the text."),
     id_field: str = typer.Option("id", help="Record key matching the Tags id."),
     limit: int = typer.Option(50, help="Show at most this many records."),

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import ConfigError, DataError, read_jsonl, read_parquet
+from sftlens.core import ConfigError, DataError, check_input, read_jsonl, read_parquet
 
 __all__ = ["IGNORE", "Unit", "collate", "epoch_batches", "load_units", "pack", "tokenize_sft"]
 
@@ -163,8 +163,7 @@ def load_units(cfg: Any, tokenizer: Any, records: list | None = None) -> tuple[l
 
 def read_records(cfg: Any, tokenizer: Any) -> list:
     """SFT records (via `sftlens.tasks.load_sft_records`) or pretraining texts of ``cfg.data``."""
-    if not Path(cfg.data).is_file():
-        raise DataError(f"{cfg.data}: data file not found; check `data` in the config.")
+    check_input(cfg.data, "data file (`data` in the config)")
     if cfg.objective == "sft":
         from sftlens.tasks import load_sft_records
 
