@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ __all__ = [
     "atomic_path",
     "append_jsonl",
     "check_input",
+    "check_columns",
     "check_output",
+    "check_types",
     "read_json",
     "read_jsonl",
     "read_yaml",
@@ -224,10 +226,58 @@ def _truncate_partial_tail(p: Path) -> None:
         f.truncate()
 
 
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+    dict: "an object",
+    list: "a list",
+    type(None): "null",
+}
+
+
+def check_types(rec: Mapping[str, Any], types: Mapping[str, Any], where: str) -> None:
+    """Check the type of each field of `rec` named in `types` that is present.
+
+    Args:
+        rec: one record.
+        types: field -> a type or tuple of types; ``"a.b"`` names field ``b`` of the object
+            in field ``a`` (checked when both are present). ``int`` accepts no bool; ``float``
+            accepts int.
+        where: ``"file:line"`` for the message.
+
+    Raises:
+        DataError: naming the place, the key, what it holds and what it should hold.
+    """
+    for key, want in types.items():
+        head, _, tail = key.partition(".")
+        value = rec.get(head, _MISSING)
+        if tail:
+            value = value.get(tail, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            continue
+        kinds = want if isinstance(want, tuple) else (want,)
+        ok = any(
+            isinstance(value, k)
+            and not (k in (int, float) and isinstance(value, bool))
+            or (k is float and isinstance(value, int) and not isinstance(value, bool))
+            for k in kinds
+        )
+        if not ok:
+            names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            got = _TYPE_NAMES.get(type(value), type(value).__name__)
+            raise DataError(f"{where}: key {key!r} holds {got}; it must be {names}.")
+
+
+_MISSING = object()
+
+
 def read_jsonl(
     path: str | os.PathLike,
     required: Sequence[str] = (),
     allow_partial_tail: bool = False,
+    types: Mapping[str, Any] | None = None,
 ) -> Iterator[dict]:
     """Yield one dict per line of a JSONL file.
 
@@ -237,6 +287,8 @@ def read_jsonl(
             the file, line and key.
         allow_partial_tail: skip a malformed last line without a newline (a resumable output cut
             by a crash) instead of raising.
+        types: field -> expected type(s), checked when the field is present (see
+            `check_types`).
 
     Raises:
         DataError: missing file, non-UTF-8 bytes, a line that is not a JSON object, a missing key.
@@ -264,6 +316,8 @@ def read_jsonl(
                     raise DataError(
                         f"{p}:{lineno}: missing key {key!r} (has: {', '.join(sorted(rec)) or 'none'})."
                     )
+            if types:
+                check_types(rec, types, f"{p}:{lineno}")
             yield rec
 
 
@@ -274,13 +328,27 @@ def write_parquet(df: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def read_parquet(path: str | os.PathLike) -> Any:
-    """Read a parquet file into a DataFrame; a missing or broken file raises `DataError`."""
+def check_columns(df: Any, columns: Sequence[str], where: str | os.PathLike) -> Any:
+    """Return `df` if it has every one of `columns`; else a `DataError` naming the file and
+    the first missing column (and the columns it has)."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        have = ", ".join(map(str, df.columns)) or "none"
+        raise DataError(
+            f"{where}: no column {missing[0]!r} (has: {have}); regenerate the table with sftlens."
+        )
+    return df
+
+
+def read_parquet(path: str | os.PathLike, columns: Sequence[str] = ()) -> Any:
+    """Read a parquet file into a DataFrame; a missing or broken file, or one without the
+    required `columns`, raises `DataError`."""
     import pandas as pd
 
     p = Path(path)
     _input_file(p)
     try:
-        return pd.read_parquet(p)
+        df = pd.read_parquet(p)
     except Exception as e:  # pyarrow raises several types for a corrupt file
         raise DataError(f"{p}: not a readable parquet file ({type(e).__name__}).") from None
+    return check_columns(df, columns, p)

@@ -40,9 +40,23 @@ LABEL_COLOURS = {
 }
 
 
+# The columns each section reads; a table without one is an error naming it, not a crash.
+_CURVE = ("model", "step", "metric", "value")
+REPORT_COLUMNS = {
+    EVALS_TABLE: (*_CURVE, "eval"),
+    DIPS_TABLE: ("model",),
+    BEHAVIOURS_TABLE: _CURVE,
+    APPROPRIATENESS_TABLE: _CURVE,
+    PROBES_TABLE: (*_CURVE, "layer"),
+    REFUSAL_TABLE: _CURVE,
+}
+
+
 def _table(run_dir: Path, name: str) -> pd.DataFrame:
     p = run_dir / TABLES_DIR / name
-    return read_parquet(p) if p.is_file() else pd.DataFrame()
+    if not p.is_file():
+        return pd.DataFrame()
+    return read_parquet(p, columns=REPORT_COLUMNS.get(name, ()))
 
 
 def plot_lines(
@@ -165,16 +179,19 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     rep = run_dir / REPORT_DIR
     figs = rep / FIGURES_DIR
-    figs.mkdir(parents=True, exist_ok=True)
     man = read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
     labels = man.get("eval_labels", {})
     sections: list[tuple[str, str, list[str]]] = []  # (title, paragraph, html blocks)
 
-    ev = _table(run_dir, EVALS_TABLE)
-    dips = _table(run_dir, DIPS_TABLE)
+    # Every table is read (and its columns checked) before the report folder appears.
+    ev, dips, beh, app, pr, rf = (
+        _table(run_dir, name)
+        for name in (EVALS_TABLE, DIPS_TABLE, BEHAVIOURS_TABLE, APPROPRIATENESS_TABLE,
+                     PROBES_TABLE, REFUSAL_TABLE)
+    )  # fmt: skip
+    figs.mkdir(parents=True, exist_ok=True)
     order = man.get("eval_order") or list(labels)
     sections.append(_eval_section(ev, dips, labels, order, figs))
-    beh = _table(run_dir, BEHAVIOURS_TABLE)
     if not beh.empty:
         p = plot_lines(beh, figs / "behaviours.png", facet="metric", title="Behaviours", ylabel="")
         sections.append(
@@ -188,7 +205,6 @@ def write_report(run_dir: str | Path) -> Path:
         sections.append(
             ("Behaviours per checkpoint", "Tagging was not run in this experiment.", [])
         )
-    app = _table(run_dir, APPROPRIATENESS_TABLE)
     if not app.empty:
         p = plot_lines(app, figs / "appropriateness.png", facet="metric", title="Appropriateness")
         sections.append(
@@ -198,7 +214,6 @@ def write_report(run_dir: str | Path) -> Path:
                 [_img(_rel(p, rep), "appropriateness by checkpoint")],
             )
         )
-    pr = _table(run_dir, PROBES_TABLE)
     if not pr.empty:
         au = pr[pr["metric"] == "auroc"].copy()
         au["layer"] = au["layer"].astype(int).map(lambda v: f"layer {v}")
@@ -220,7 +235,6 @@ def write_report(run_dir: str | Path) -> Path:
         )
     else:
         sections.append(("Dead-end probe", "Probing was not run in this experiment.", []))
-    rf = _table(run_dir, REFUSAL_TABLE)
     if not rf.empty:
         p = plot_lines(
             rf, figs / "refusal.png", facet="metric", title="Refusal", ylabel="", band=False

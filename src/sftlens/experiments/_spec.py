@@ -106,8 +106,18 @@ class DataSpec(Config):
 
     def validate(self) -> None:
         _check_name("data", self.name)
+        if not self.path:
+            _check_task(f"data.{self.name}.task", self.task)
         if self.render and not self.path:
             _check_render_options(self)
+
+
+def _check_task(where: str, task: str) -> None:
+    """An unknown task name fails when the spec loads (a dry run included), not after training."""
+    from sftlens.tasks import TASKS
+
+    if task not in TASKS:
+        raise ConfigError(f"{where}: unknown task {task!r}; known: {', '.join(TASKS.names())}.")
 
 
 def _check_render_options(d: DataSpec) -> None:
@@ -167,6 +177,8 @@ class EvalSpec(Config):
 
     def validate(self) -> None:
         _check_name("evals", self.name)
+        if not self.path:
+            _check_task(f"evals.{self.name}.task", self.task)
 
 
 @dataclasses.dataclass
@@ -188,6 +200,9 @@ class AnalysisSpec(Config):
     probe: bool = option(True, "dead-end probe by layer and checkpoint")
     refusal: bool = option(True, "refusal rate, refusal-direction drift and AUROC per checkpoint")
     probe_task: str = option("countdown", "task whose ground-truth dead ends label the probe")
+
+    def validate(self) -> None:
+        _check_task("analysis.probe_task", self.probe_task)
 
 
 @dataclasses.dataclass

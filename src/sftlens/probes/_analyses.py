@@ -29,6 +29,7 @@ from sftlens.core import (
     Config,
     ConfigError,
     DataError,
+    check_model_dir,
     checkpoint_dirname,
     find_checkpoints,
     option,
@@ -85,6 +86,10 @@ class ProbeConfig(Config):
             raise ConfigError("batch_size and shard_traces must be at least 1.")
         if self.n_splits < 2:
             raise ConfigError(f"n_splits={self.n_splits}: cross-validation needs at least 2.")
+        if self.n_problems < 2:
+            raise ConfigError(
+                f"n_problems={self.n_problems}: probes need at least 2 problems (e.g. 200)."
+            )
         bad = [k for k in self.kinds if k not in ("step_end", "pre_next")]
         if bad:
             raise ConfigError(f"kinds: {bad[0]!r} unknown; use step_end and/or pre_next.")
@@ -123,6 +128,8 @@ def model_checkpoints(
             cks = [c for c in cks if c.step in set(steps)]
             if not cks:
                 raise DataError(f"{path}: none of steps {list(steps)} found among its checkpoints.")
+        for c in cks:
+            check_model_dir(c.path)
         pairs.extend((name, c) for c in cks)
     return pairs
 
@@ -211,12 +218,14 @@ def dead_end_probe(
     cfg = cfg or ProbeConfig()
     cfg.validate()
     out = Path(out_dir)
+    # Every model folder is checked before the output folder appears.
+    pairs = model_checkpoints(models, cfg.steps)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     if examples is None:
         examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
     tables = []
-    for model, ck in model_checkpoints(models, cfg.steps):
+    for model, ck in pairs:
         d = _ckpt_dir(out, model, ck)
         if (d / CHECKPOINT_TABLE).is_file():
             tables.append(pd.read_parquet(d / CHECKPOINT_TABLE))
@@ -277,9 +286,9 @@ def best_layer(table: Any, model: str | None = None, step: int | None = None) ->
 # --------------------------------------------------------------------------- appropriateness
 
 
-def _load_records(x: Any, required: Sequence[str]) -> list[dict]:
+def _load_records(x: Any, required: Sequence[str], types: Any = None) -> list[dict]:
     if isinstance(x, (str, os.PathLike)):
-        return list(read_jsonl(x, required=required))
+        return list(read_jsonl(x, required=required, types=types))
     return list(x)
 
 
@@ -301,9 +310,11 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """
     import pandas as pd
 
-    from sftlens.rollout._scoring import problem_of_trace
+    from sftlens.rollout._scoring import TRACE_TYPES, problem_of_trace
+    from sftlens.trace_tagger import read_tags
 
-    trs = _load_records(traces, ("id", "completion"))
+    trs = _load_records(traces, ("id", "completion"), TRACE_TYPES)
+    tags = read_tags(tags) if isinstance(tags, (str, os.PathLike)) else tags
     tgs = {t["id"]: t for t in _load_records(tags, ("id", "spans"))}
     missing = [t["id"] for t in trs if t["id"] not in tgs]
     if missing:
@@ -403,14 +414,19 @@ def cka_drift(
     import torch
 
     cfg = cfg or ProbeConfig()
+    cfg.validate()
     out = Path(out_dir)
+    # Every model (and the base) is checked before any work or output.
+    found = {model: [ck for _, ck in model_checkpoints({model: path})] for model, path in
+             models.items()}  # fmt: skip
+    base_cks = [ck for _, ck in model_checkpoints({"base": base})] if base else None
     if examples is None:
         examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
     step_cfg = dataclasses.replace(cfg, kinds=["step_end"])
     rows = []
-    for model, path in models.items():
-        cks = find_checkpoints(path)
-        base_ck = find_checkpoints(base)[0] if base else cks[0]
+    for model in models:
+        cks = found[model]
+        base_ck = base_cks[0] if base_cks else cks[0]
         base_cache, _ = cache_checkpoint(
             base_ck, examples, _ckpt_dir(out / "drift_base", model, base_ck), step_cfg
         )

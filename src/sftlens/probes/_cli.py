@@ -122,10 +122,14 @@ def fit_cmd(
 
       sftlens probe fit cache/ --label dead_end --where "position_kind == 'step_end'" -o fit.parquet
     """
-    from sftlens.core import write_parquet
+    from sftlens.core import parse_where, write_parquet
     from sftlens.probes._cache import ActivationCache
     from sftlens.probes._fit import fit_probes
 
+    if n_splits < 2:
+        raise ConfigError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds.")
+    if where:
+        parse_where(where)  # a filter outside the grammar fails before the cache is read
     cache = ActivationCache(cache_dir)
     table = fit_probes(cache, label=label, where=where, n_splits=n_splits, seed=seed)
     write_parquet(table, out)
@@ -162,7 +166,6 @@ def dead_end_cmd(
         config, set_, n_problems=n_problems, layers=_ints(layers), steps=_ints(steps),
         device=device, seed=seed,
     )  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
     table = dead_end_probe(_models(model), out, cfg)
     png = plot_probe_auroc(table, out / "dead_end_auroc.png")
     t = table[(table["metric"] == "auroc") & (table["position_kind"] == "step_end")]
@@ -231,9 +234,10 @@ def steer_cmd(
     from sftlens.probes._steer import causal_check
 
     chosen = None
+    for name, value in (("--n-problems", n_problems), ("--max-new-tokens", max_new_tokens)):
+        if value < 1:
+            raise ConfigError(f"{name} {value}: use 1 or more.")
     if eval_set is not None and problems is None:
-        from sftlens.core import ConfigError
-
         raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
     if problems is not None:
         from sftlens.core import DataError, read_jsonl

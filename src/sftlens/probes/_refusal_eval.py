@@ -22,6 +22,7 @@ from sftlens.core import (
     DataError,
     atomic_path,
     check_input,
+    check_model_dir,
     checkpoint_dirname,
     environment,
     find_checkpoints,
@@ -503,6 +504,9 @@ def refusal_report(
         k: v for k, v in cfg.to_dict().items() if k not in ("device", "plots", "model_name")
     }
     env = environment()
+    # Weights are checked (headers only) before the output folder appears.
+    for ckpt in order:
+        check_model_dir(ckpt.path)
     (out / DIRECTIONS_DIR).mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     base_info = None

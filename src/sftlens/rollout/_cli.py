@@ -131,6 +131,8 @@ def register(app: typer.Typer) -> None:
         """
         from sftlens.rollout import RefusalConfig, RefusalJudge, rescore_traces
 
+        if prefix_chars < 0:
+            raise ConfigError(f"--prefix-chars {prefix_chars}: use 0 (all) or a positive count.")
         rc = RefusalConfig.from_dict(
             {"prefix_chars": prefix_chars, **({"phrases": phrase} if phrase else {})}
         )
@@ -158,6 +160,8 @@ def register(app: typer.Typer) -> None:
 
         if not 0 < ci < 1:
             raise ConfigError(f"--ci {ci}: use a level in (0, 1), e.g. 0.95.")
+        if n_boot < 1:
+            raise ConfigError(f"--n-boot {n_boot}: use at least 1 resample, e.g. 1000.")
         df = checkpoint_table(traces, n_boot=n_boot, ci=ci, seed=seed)
         write_table(df, out)
         typer.echo(f"table: {out} ({len(df)} rows)")
@@ -185,7 +189,10 @@ def register(app: typer.Typer) -> None:
         from sftlens.core import read_parquet
         from sftlens.rollout import detect_dips
 
-        res = detect_dips(read_parquet(table_path), metric, direction=direction)
+        if direction not in ("down", "up"):
+            raise ConfigError(f"--direction {direction!r}: use down or up.")
+        cols = ("model", "task", "metric", "step", "value", "ci_low", "ci_high")
+        res = detect_dips(read_parquet(table_path, columns=cols), metric, direction=direction)
         if json_out:
             typer.echo(res.drop(columns="summary").to_json(orient="records"))
         else:

@@ -9,9 +9,33 @@ from typing import Any
 from sftlens.core import DataError, read_jsonl, write_jsonl
 from sftlens.rollout._judge import RefusalJudge
 
-__all__ = ["TRACE_KEYS", "problem_of_trace", "rescore_traces", "score_trace"]
+__all__ = ["TRACE_KEYS", "TRACE_TYPES", "problem_of_trace", "rescore_traces", "score_trace"]
 
 # Keys every trace carries (the Trace contract plus what rescoring needs).
+_ID = (str, int)
+_NONE = type(None)
+# The Trace contract's field types, checked on every line read (a wrong type is one line
+# naming file, line and key instead of a crash deep inside a table).
+TRACE_TYPES = {
+    "id": _ID,
+    "problem_id": _ID,
+    "task": str,
+    "eval_set": (str, _NONE),
+    "model": str,
+    "checkpoint": dict,
+    "checkpoint.path": str,
+    "checkpoint.step": (int, _NONE),
+    "checkpoint.epoch": (float, _NONE),
+    "checkpoint.tokens_seen": (int, _NONE),
+    "sample_idx": int,
+    "prompt": str,
+    "completion": str,
+    "finish_reason": str,
+    "n_tokens": int,
+    "sampling": dict,
+    "score": (dict, _NONE),
+    "meta": (dict, _NONE),
+}
 TRACE_KEYS = (
     "id",
     "problem_id",
@@ -97,7 +121,7 @@ def rescore_traces(
     Writes a new traces file atomically (it may be the same path) and returns the count.
     """
     src = Path(traces_path)
-    records = list(read_jsonl(src, required=TRACE_KEYS))
+    records = list(read_jsonl(src, required=TRACE_KEYS, types=TRACE_TYPES))
     if not records:
         raise DataError(f"{src}: no traces to score.")
     judge = judge or RefusalJudge()

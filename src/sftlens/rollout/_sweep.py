@@ -26,6 +26,7 @@ from sftlens.core import (
     DataError,
     append_jsonl,
     check_input,
+    check_model_dir,
     check_output,
     find_checkpoints,
     read_jsonl,
@@ -34,7 +35,7 @@ from sftlens.core import (
 from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
 from sftlens.rollout._engines import Request, make_engine, sample_seed
 from sftlens.rollout._judge import RefusalJudge
-from sftlens.rollout._scoring import TRACE_KEYS, score_trace
+from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES, score_trace
 
 __all__ = [
     "CONFIG_FILE",
@@ -151,7 +152,9 @@ def _done_keys(traces: Path, sampling: dict) -> set[tuple]:
     done: set[tuple] = set()
     if not traces.exists():
         return done
-    for lineno, r in enumerate(read_jsonl(traces, required=TRACE_KEYS, allow_partial_tail=True), 1):
+    for lineno, r in enumerate(
+        read_jsonl(traces, required=TRACE_KEYS, allow_partial_tail=True, types=TRACE_TYPES), 1
+    ):
         old = {k: r["sampling"].get(k) for k in _SAMPLING_IDENTITY}
         new = {k: sampling.get(k) for k in _SAMPLING_IDENTITY}
         if old != new:
@@ -207,6 +210,10 @@ def generate_traces(
     for task in sorted({p["task"] for _lab, ps in sets for p in ps}):
         get_task(task)
     models = [resolve_model(m) for m in cfg.models]
+    # Weights are checked (headers only) before the output folder appears.
+    for _name, ckpts in models:
+        for ck in ckpts:
+            check_model_dir(ck.path)
     check_output(out, folder=True)
     traces = out / TRACES_FILE
     sampling = _sampling_record(cfg)

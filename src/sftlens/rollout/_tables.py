@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError, read_jsonl, write_parquet
-from sftlens.rollout._scoring import TRACE_KEYS
+from sftlens.core import ConfigError, DataError, read_jsonl, write_parquet
+from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES
 
 __all__ = ["TABLE_COLUMNS", "checkpoint_table", "pass_at_k", "write_table"]
 
@@ -88,7 +88,7 @@ def _boot_median(m: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: fl
 
 def _load(traces: Any) -> list[dict]:
     if isinstance(traces, (str, os.PathLike)):
-        return list(read_jsonl(Path(traces), required=TRACE_KEYS))
+        return list(read_jsonl(Path(traces), required=TRACE_KEYS, types=TRACE_TYPES))
     if hasattr(traces, "to_dict") and hasattr(traces, "columns"):
         return traces.to_dict("records")
     return list(traces)
@@ -117,6 +117,8 @@ def checkpoint_table(
     """
     import pandas as pd
 
+    if n_boot < 1 or not 0 < ci < 1:
+        raise ConfigError(f"n_boot {n_boot}, ci {ci}: use n_boot >= 1 and ci in (0, 1).")
     records = _load(traces)
     if not records:
         raise DataError("no traces to tabulate; run `sftlens generate` first.")

@@ -21,6 +21,7 @@ from sftlens.core import (
     append_jsonl,
     check_input,
     check_output,
+    check_types,
     finish_resumable,
     input_record,
     read_jsonl,
@@ -144,9 +145,54 @@ def tag_file(
     return written
 
 
+_NONE = type(None)
+TAG_TYPES = {
+    "id": (str, int),
+    "ruleset": str,
+    "spans": list,
+    "counts": dict,
+    "verbosity": dict,
+    "checks": (dict, _NONE),
+}
+SPAN_TYPES = {"start": int, "end": int, "label": str, "rule": (str, _NONE), "text": (str, _NONE)}
+# The trace fields the tag tables read (traces from any tool: checked only when present).
+TRACE_FIELD_TYPES = {
+    "id": (str, int),
+    "model": (str, _NONE),
+    "task": (str, _NONE),
+    "checkpoint": (dict, _NONE),
+    "checkpoint.step": (int, _NONE),
+    "score": (dict, _NONE),
+    "n_tokens": (int, _NONE),
+}
+
+
 def read_tags(path: str | os.PathLike) -> list[dict]:
-    """Read a Tags JSONL file (every record must have ``id``, ``spans``, ``counts``)."""
-    return list(read_jsonl(path, required=("id", "spans", "counts")))
+    """Read a Tags JSONL file (every record must have ``id``, ``spans``, ``counts``).
+
+    Field types are checked too (spans a list of objects with integer offsets and a string
+    label, counts and verbosity objects of numbers); a wrong one names file, line and key.
+    """
+    out = []
+    for lineno, rec in enumerate(
+        read_jsonl(path, required=("id", "spans", "counts"), types=TAG_TYPES), start=1
+    ):
+        where = f"{path}: record {lineno}"
+        for k, span in enumerate(rec["spans"]):
+            if not isinstance(span, dict):
+                raise DataError(f"{where}: key 'spans' item {k} is not an object.")
+            check_types(span, SPAN_TYPES, f"{where}: spans[{k}]")
+            for key in ("start", "end", "label"):
+                if key not in span:
+                    raise DataError(f"{where}: spans[{k}] has no key {key!r}.")
+        for field in ("counts", "verbosity"):
+            for name, v in (rec.get(field) or {}).items():
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    raise DataError(
+                        f"{where}: key '{field}.{name}' holds {v!r}; it must be a number."
+                    )
+        out.append(rec)
+    return out
 
 
 def format_spans(text: str, tags: dict) -> str:

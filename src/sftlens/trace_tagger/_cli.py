@@ -66,11 +66,11 @@ def tag_table_cmd(
     """
     from sftlens.core import read_jsonl, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
-    from sftlens.trace_tagger._batch import read_tags
+    from sftlens.trace_tagger._batch import TRACE_FIELD_TYPES, read_tags
 
     if n_boot < 0:
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}.")
-    df = tag_table(read_tags(tags_path), read_jsonl(traces, required=("id",)), n_boot=n_boot,
+    df = tag_table(read_tags(tags_path), read_jsonl(traces, required=("id",), types=TRACE_FIELD_TYPES), n_boot=n_boot,
                    seed=seed)  # fmt: skip
     write_parquet(df, out)
     typer.echo(f"{len(df)} rows -> {out}")
@@ -90,13 +90,15 @@ def tag_html_cmd(
 
       sftlens tag-html tags.jsonl --traces traces.jsonl --out report/tags.html --limit 20
     """
-    import itertools
-
     from sftlens.core import read_jsonl
     from sftlens.trace_tagger._batch import read_tags
     from sftlens.trace_tagger._html import write_html
 
-    records = list(itertools.islice(read_jsonl(traces, required=(text_field,)), limit))
+    if limit < 0:
+        raise ConfigError(f"--limit {limit}: use 0 or more records.")
+    # Every line is read (a malformed one past the limit is still an error); `limit` are shown.
+    types = {text_field: (str, type(None)), id_field: (str, int)}
+    records = list(read_jsonl(traces, required=(text_field,), types=types))[:limit]
     write_html(out, records, read_tags(tags_path), text_field=text_field, id_field=id_field)
     typer.echo(f"{len(records)} records -> {out}")
 

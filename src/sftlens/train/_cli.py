@@ -7,6 +7,7 @@ import os
 import typer
 
 from sftlens.core import ConfigError
+from sftlens.core import out_dir as check_out_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +20,7 @@ def register(app: typer.Typer) -> None:
             None, "--set", "-s", help="Override a key: --set lr=3e-4 --set grid.kind=every."
         ),
         out_dir: str = typer.Option(
-            None, "--out-dir", "-o", help="Run folder (overrides out_dir)."
+            None, "--out-dir", "-o", callback=check_out_dir, help="Run folder (overrides out_dir)."
         ),
         resume: bool = typer.Option(
             False, "--resume", help="Continue the run in out_dir from its latest checkpoint."

@@ -18,6 +18,7 @@ from sftlens.core import (
     ConfigError,
     DataError,
     append_jsonl,
+    check_model_dir,
     environment,
     read_jsonl,
     write_json,
@@ -87,6 +88,8 @@ def train(cfg: TrainConfig) -> Path:
     if resume is not None and sharded:
         raise ConfigError("resume under FSDP/DeepSpeed is not supported; start a new out_dir.")
     texts = None
+    if resume is None and cfg.model not in TOY_MODELS:
+        check_model_dir(cfg.model)  # weights (headers only) before the tokenizer and data
     if resume is not None:
         tokenizer = _load_tokenizer(str(resume[0]))
     elif cfg.tokenizer is not None:

@@ -127,6 +127,8 @@ def load_model_and_tokenizer(
     import torch
     from transformers import AutoModelForCausalLM
 
+    if model not in TOY_MODELS:
+        check_model_dir(model)  # weights checked (headers only) before anything is loaded
     if tokenizer is None or isinstance(tokenizer, (str, Path)):
         source = tokenizer if tokenizer is not None else model
         if model in TOY_MODELS and tokenizer is None:
@@ -141,7 +143,6 @@ def load_model_and_tokenizer(
         tok.pad_token = tok.eos_token
     if model in TOY_MODELS:
         return build_toy_model(model, tok, seed=seed), tok
-    check_model_dir(model)
     torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     try:
         lm = AutoModelForCausalLM.from_pretrained(
