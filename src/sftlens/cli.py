@@ -92,7 +92,36 @@ def main(argv: list[str] | None = None) -> None:
         message = " ".join(e.format_message().split())
         typer.echo(f"error: {message}{hint}", err=True)
         sys.exit(getattr(e, "exit_code", 2))
+    except Exception as e:
+        # Last resort: anything else is a bug in sftlens, not the user's input. Exit 1 (so 2
+        # keeps meaning "fix your input") and keep the traceback in a file for the report.
+        path = _write_traceback(e, argv)
+        typer.echo(
+            f"error: internal error ({type(e).__name__}); this is a bug in sftlens, please "
+            f"report it with the traceback written to {path}",
+            err=True,
+        )
+        sys.exit(EXIT_BUG)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+EXIT_BUG = 1
+
+
+def _write_traceback(exc: BaseException, argv: list[str] | None) -> str:
+    """Write the full traceback (and the command line) to a new file in the temp folder."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    command = " ".join(["sftlens", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        fd, name = tempfile.mkstemp(prefix="sftlens-traceback-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(f"command: {command}\n\n{text}")
+    except OSError:
+        return "(the temp folder is not writable; rerun with python -X dev for the traceback)"
+    return name
 
 
 __all__ = ["EXIT_USAGE", "app", "main"]

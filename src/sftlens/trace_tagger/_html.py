@@ -45,7 +45,10 @@ def _trace_html(nlp, text: str, tags: Mapping, max_chars: int) -> str:
     for sp in tags.get("spans", []):
         if sp["end"] > len(cut):
             continue
-        span = doc.char_span(sp["start"], sp["end"], label=sp["label"], alignment_mode="expand")
+        # displaCy writes labels into the page as they are: escape them here (a tags file
+        # from anywhere may hold markup in a label).
+        label = html.escape(str(sp["label"]), quote=True)
+        span = doc.char_span(sp["start"], sp["end"], label=label, alignment_mode="expand")
         if span is not None:
             spans.append(span)
     doc.spans[SPANS_KEY] = spans
