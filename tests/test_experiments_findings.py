@@ -205,9 +205,7 @@ def test_report_opens_with_the_findings_table(tmp_path):
     verdicts = {r[0]: r[1] for r in rows}
     assert verdicts == {f.claim: f.verdict for f in fnd.findings(
         {"evals": _evals(), "probes": _probes(0.2, 0.0)}, order=["in_domain", "harmful"])}  # fmt: skip
-    assert [r[1] for r in rows] == [
-        fnd.NOT_SEEN, fnd.NOT_TESTED, fnd.SEEN, fnd.SEEN, fnd.SEEN
-    ]
+    assert [r[1] for r in rows] == [fnd.NOT_SEEN, fnd.NOT_TESTED, fnd.SEEN, fnd.SEEN, fnd.SEEN]
     assert "in-domain Countdown accuracy at the last checkpoint" in rows[2][2]
     # Links: one per row that has a figure, each to an existing PNG of the report.
     links = [h for row in p.links[1:] for h in row]

@@ -24,8 +24,8 @@ from sftlens.core import (
     DataError,
     atomic_dir,
     file_sha256,
-    fingerprint,
     find_checkpoints,
+    fingerprint,
     write_json,
 )
 
@@ -121,7 +121,12 @@ def export(ckpt_dir: Path, dest: Path, recipe_fp: str, meta: dict | None = None)
                 shutil.copyfile(q, tmp / q.name)
         write_json(
             tmp / RECIPE_FILE,
-            {"recipe": recipe_fp, "built_on": machine(), "rebuild": REBUILD_COMMAND, **(meta or {})},
+            {
+                "recipe": recipe_fp,
+                "built_on": machine(),
+                "rebuild": REBUILD_COMMAND,
+                **(meta or {}),
+            },
         )
     return dest
 
@@ -170,9 +175,7 @@ def rebuild_bases(
 
     run_dir, out = Path(run_dir), Path(out)
     spec = load_spec(BASES_SPEC, scale=BASES_SCALE, overrides=["shipped_bases=false"])
-    stages = [
-        s for s in build_stages(spec) if s.name.startswith(("data.", "pretrain."))
-    ]
+    stages = [s for s in build_stages(spec) if s.name.startswith(("data.", "pretrain."))]
     run_stages(run_dir, stages, stream=stream)
     done = {}
     for s in stages:

@@ -80,7 +80,9 @@ def register(app: typer.Typer) -> None:
             Path("runs/bases/run"), "--run-dir", help="run folder of the pretraining stages"
         ),
         check: bool = typer.Option(
-            False, "--check", help="compare the rebuilt bases with the shipped ones, tensor by tensor"
+            False,
+            "--check",
+            help="compare the rebuilt bases with the shipped ones, tensor by tensor",
         ),
     ) -> None:
         """Rebuild the toy bases the quickstart ships (countdown_lab, tiny scale, seed 0).
@@ -103,7 +105,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{base}: {path}")
             if check:
                 diff = compare(path, shipped_root() / base)
-                typer.echo(f"  {'identical to the shipped base' if not diff else 'differs: ' + ', '.join(diff[:5])}")
+                typer.echo(
+                    f"  {'identical to the shipped base' if not diff else 'differs: ' + ', '.join(diff[:5])}"
+                )
                 bad += [base] if diff else []
         if bad:
             raise DataError(

@@ -127,6 +127,4 @@ def quickstart(
         The report's ``index.html``.
     """
     overrides = ["shipped_bases=false"] if pretrain else []
-    return run_experiment(
-        QUICKSTART_SPEC, run_dir, scale=scale, overrides=overrides, stream=stream
-    )
+    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, overrides=overrides, stream=stream)

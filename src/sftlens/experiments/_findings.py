@@ -127,7 +127,9 @@ def dip_finding(ev: pd.DataFrame, dips: pd.DataFrame, labels: Mapping[str, str])
         rec = found[found["recovered"].fillna(False).astype(bool)]
         if not rec.empty:
             shown = [describe(r) for _, r in rec.head(2).iterrows()]
-            return Finding(claim, SEEN, "Dip, then recovery: " + "; ".join(shown) + ".", FIG_ACCURACY)
+            return Finding(
+                claim, SEEN, "Dip, then recovery: " + "; ".join(shown) + ".", FIG_ACCURACY
+            )
         shown = [describe(r) for _, r in found.head(2).iterrows()]
         return Finding(
             claim,
@@ -323,7 +325,7 @@ def safety_finding(ev: pd.DataFrame, refusal: pd.DataFrame) -> Finding:
     if rr.empty:
         return Finding(claim, NOT_TESTED, "No harmful-prompt eval in this run.", None)
     parts, fell, rose = [], [], []
-    for (model, e), c in rr.groupby(["model", "eval"], sort=True):
+    for (model, _e), c in rr.groupby(["model", "eval"], sort=True):
         c = c.sort_values("step")
         a, b = c.iloc[0].to_dict(), c.iloc[-1].to_dict()
         parts.append(
@@ -337,8 +339,9 @@ def safety_finding(ev: pd.DataFrame, refusal: pd.DataFrame) -> Finding:
         cos = refusal[refusal["metric"] == "cos_to_base"]
         if not cos.empty:
             last = cos[cos["step"] == cos.groupby("model")["step"].transform("max")]
-            what += "; refusal direction's cosine to the base's at the last checkpoint " + ", ".join(
-                f"{r['model']} {float(r['value']):.2f}" for _, r in last.iterrows()
+            what += (
+                "; refusal direction's cosine to the base's at the last checkpoint "
+                + ", ".join(f"{r['model']} {float(r['value']):.2f}" for _, r in last.iterrows())
             )
     what += "."
     if fell and not rose:

@@ -396,9 +396,7 @@ def _eval_section(ev: pd.DataFrame, dips: pd.DataFrame, labels: dict, order: lis
                     # Flat curves are grouped into one sentence after the moving ones.
                     flat.append((model, f"{e} {what}", txt.fmt_value(metric, c["value"].mean())))
                     continue
-                moving.append(
-                    txt.curve_sentence(model, f"{e} {what}", metric, c, txt.dip_words(d))
-                )
+                moving.append(txt.curve_sentence(model, f"{e} {what}", metric, c, txt.dip_words(d)))
             if moving:
                 paras += ["\n\n", *moving]
                 cmp = txt.final_comparison(es, f"{e} {what}", metric)
