@@ -85,3 +85,30 @@ def test_rebuilt_bases_pass_the_checks_and_match_on_the_same_machine(tmp_path):
 def test_rebuild_command_is_documented():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert _bases.REBUILD_COMMAND in readme
+
+
+@pytest.mark.integration
+def test_quickstart_installs_the_shipped_bases_instead_of_pretraining(tmp_path):
+    """The quickstart's data and tokenizer give the shipped bases' recipe, so no pretraining."""
+    import io
+
+    from sftlens.experiments import build_stages, load_spec, run_stages
+    from sftlens.experiments._stages import pretrain_recipe
+
+    spec = load_spec(_bases.BASES_SPEC, scale=_bases.BASES_SCALE)
+    stages = build_stages(spec)
+    run = tmp_path / "qs"
+    data = [s for s in stages if s.name.startswith("data.")]
+    run_stages(run, data, stream=io.StringIO())
+    pre = [s for s in stages if s.name.startswith("pretrain.")]
+    for s in pre:
+        fp = pretrain_recipe(run, s.params)
+        assert _bases.find_shipped(s.params["base"], fp) is not None, (s.name, fp)
+    out = io.StringIO()
+    run_stages(run, data + pre, stream=out)
+    assert out.getvalue().count("shipped base installed") == 2
+    for s in pre:
+        model = run / "models" / s.params["model"]["name"]
+        assert not (model / "metrics.jsonl").exists()  # installed, not trained
+        ckpt = Path(find_checkpoints(model)[-1].path)
+        assert _bases.compare(ckpt, _bases.shipped_root() / s.params["base"]) == []

@@ -171,16 +171,40 @@ def rebuild_bases(
     """
     from sftlens.experiments._runner import run_stages
     from sftlens.experiments._spec import load_spec
-    from sftlens.experiments._stages import build_stages, pretrain_recipe
+    from sftlens.experiments._stages import build_stages
 
     run_dir, out = Path(run_dir), Path(out)
     spec = load_spec(BASES_SPEC, scale=BASES_SCALE, overrides=["shipped_bases=false"])
     stages = [s for s in build_stages(spec) if s.name.startswith(("data.", "pretrain."))]
     run_stages(run_dir, stages, stream=stream)
+    return export_run_bases(run_dir, out)
+
+
+def export_run_bases(
+    run_dir: str | os.PathLike, out: str | os.PathLike, only: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """Export the pretrained bases of a ``countdown_lab`` tiny run (one that pretrained them).
+
+    Each pretraining stage's recorded parameters must equal the tiny preset's, so the exported
+    recipe is the one the quickstart computes.
+    """
+    from sftlens.core import read_json
+    from sftlens.experiments._spec import load_spec
+    from sftlens.experiments._stages import build_stages, pretrain_recipe
+
+    run_dir, out = Path(run_dir), Path(out)
+    spec = load_spec(BASES_SPEC, scale=BASES_SCALE)
+    recorded = read_json(run_dir / "manifest.json")["stages"]
     done = {}
-    for s in stages:
-        if not s.name.startswith("pretrain."):
+    for s in build_stages(spec):
+        if not s.name.startswith("pretrain.") or (only and s.params["base"] not in only):
             continue
+        rec = recorded.get(s.name, {})
+        if rec.get("status") != "done" or rec.get("params") != s.params:
+            raise DataError(
+                f"{run_dir}: stage {s.name} did not finish with the {BASES_SCALE} preset's "
+                "parameters; pretrain with `sftlens bases`."
+            )
         ckpt = Path(find_checkpoints(run_dir / "models" / s.params["model"]["name"])[-1].path)
         meta = {"spec": BASES_SPEC, "scale": BASES_SCALE, "seed": spec.seed, "stage": s.name}
         done[s.params["base"]] = export(

@@ -139,7 +139,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                 },
                 outputs=(f"{MODELS_DIR}/{m.name}",),
                 requires=("sftlens.train:train", "sftlens.train:TrainConfig"),
-                cost=sz.pretrain_steps * (4.0 if "strong" in m.base else 1.0) / 20,
+                cost=_pretrain_cost(spec, m.base),
             )
         )
     analysis_stages = []
@@ -280,6 +280,16 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
         )
     )
     return stages
+
+
+def _pretrain_cost(spec: ExperimentSpec, base: str) -> float:
+    """Relative cost for the ETA: near zero when a shipped base is likely to be installed."""
+    from sftlens.experiments._bases import shipped_root
+
+    name = _toy_base(spec, base)
+    if spec.shipped_bases and (shipped_root() / name).is_dir():
+        return 0.2
+    return spec.sizes.pretrain_steps * (4.0 if "strong" in base else 1.0) / 20
 
 
 def _linear_grid(total: int, n: int) -> list[int]:
