@@ -223,3 +223,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
         text=True,
     ).stdout
     assert "<title>broken=0</title>" in dom
+    # The findings table opens the rendered page: a header and one row per claim.
+    table = dom.split('id="findings"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr") == 6 and table.count('class="verdict"') == 5
+    assert dom.index('id="findings"') < dom.index("Accuracy and length per checkpoint")

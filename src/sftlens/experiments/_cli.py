@@ -53,22 +53,73 @@ def register(app: typer.Typer) -> None:
             Path("runs/quickstart"), "--out", callback=out_dir, help="run folder"
         ),
         scale: str = typer.Option("tiny", "--scale", help="size preset: micro | tiny | small"),
+        pretrain: bool = typer.Option(
+            False, "--pretrain", help="pretrain the toy bases instead of using the shipped ones"
+        ),
     ) -> None:
         """The toy world end to end on CPU (countdown_lab at tiny scale), then the report path.
 
-        Pretrains a weak and a strong toy base, SFTs both on Countdown chain-of-thought with a
-        log-spaced checkpoint grid, samples every checkpoint in-domain, on harder Countdown, on
-        a cross-domain task and on harmful prompts, tags behaviours, probes, analyses refusal.
+        Takes the weak and strong toy bases shipped with sftlens (or pretrains them with
+        --pretrain; the shipped ones are exactly what that pretraining writes), SFTs both on
+        Countdown chain-of-thought with a log-spaced checkpoint grid, samples every checkpoint
+        in-domain, on harder Countdown, on a cross-domain task and on harmful prompts, tags
+        behaviours, probes, analyses refusal, and opens the report with a findings table.
 
         Example:
 
           sftlens quickstart
+
+          sftlens quickstart --pretrain --out runs/quickstart-pretrained
         """
         from sftlens.experiments._experiment import quickstart
 
-        res = quickstart(out, scale=scale)
+        res = quickstart(out, scale=scale, pretrain=pretrain)
         typer.echo(f"report: {res.resolve()}")
         typer.echo(f"summary: {res.parent.resolve() / 'summary.md'}")
+
+    @app.command("bases")
+    def bases_cmd(
+        out: Path = typer.Option(
+            Path("runs/bases/export"), "--out", help="where the rebuilt bases are written"
+        ),
+        run_dir: Path = typer.Option(
+            Path("runs/bases/run"), "--run-dir", help="run folder of the pretraining stages"
+        ),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="compare the rebuilt bases with the shipped ones, tensor by tensor",
+        ),
+    ) -> None:
+        """Rebuild the toy bases the quickstart ships (countdown_lab, tiny scale, seed 0).
+
+        Runs the data, tokenizer and pretraining stages with shipped bases off and writes each
+        base as the package stores it (sharded safetensors, tokenizer, recipe.json). With
+        --check, says whether each equals the shipped one byte for byte (expected on the machine
+        that built them, with the thread count recorded in their recipe.json).
+
+        Example:
+
+          OMP_NUM_THREADS=1 sftlens bases --check
+        """
+        from sftlens.core import DataError
+        from sftlens.experiments._bases import compare, rebuild_bases, shipped_root
+
+        built = rebuild_bases(run_dir, out)
+        bad = []
+        for base, path in built.items():
+            typer.echo(f"{base}: {path}")
+            if check:
+                diff = compare(path, shipped_root() / base)
+                typer.echo(
+                    f"  {'identical to the shipped base' if not diff else 'differs: ' + ', '.join(diff[:5])}"
+                )
+                bad += [base] if diff else []
+        if bad:
+            raise DataError(
+                f"rebuilt {', '.join(bad)} differ from the shipped bases; on another machine or "
+                "thread count that is expected (compare their behaviour instead)."
+            )
 
     @app.command("report")
     def report_cmd(

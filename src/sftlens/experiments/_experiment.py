@@ -113,10 +113,18 @@ def quickstart(
     run_dir: str | Path = QUICKSTART_DIR,
     scale: str = QUICKSTART_SCALE,
     stream: TextIO | None = None,
+    pretrain: bool = False,
 ) -> Path:
     """The toy world end to end (``countdown_lab`` at tiny scale) into ``runs/quickstart/``.
+
+    Args:
+        run_dir: the run folder.
+        scale: size preset.
+        stream: where progress goes (stderr by default).
+        pretrain: pretrain the toy bases even where shipped ones match the recipe.
 
     Returns:
         The report's ``index.html``.
     """
-    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, stream=stream)
+    overrides = ["shipped_bases=false"] if pretrain else []
+    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, overrides=overrides, stream=stream)

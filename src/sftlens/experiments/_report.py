@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from sftlens.core import read_json, read_jsonl, read_parquet, write_text
+from sftlens.experiments import _findings as fnd
 from sftlens.experiments import _report_text as txt
 
 TABLES_DIR = "tables"
@@ -249,11 +250,22 @@ def write_report(run_dir: str | Path) -> Path:
     else:
         sections.append(("Refusal", "The refusal analysis was not run in this experiment.", []))
     sections.append(_examples_section(run_dir))
+    tables = {
+        "evals": ev,
+        "dips": dips,
+        "behaviours": beh,
+        "appropriateness": app,
+        "probes": pr,
+        "refusal": rf,
+    }
+    found = fnd.findings(tables, labels, order)
+    sbs = fnd.side_by_side(tables, fnd.primary_eval(ev, order) if not ev.empty else None)
 
     title = f"sftlens report: {man.get('name', run_dir.name)}"
     head = _header(man)
-    body = [f"<h1>{html.escape(title)}</h1>", head]
+    body = [f"<h1>{html.escape(title)}</h1>", head, *_findings_html(found, sbs, rep)]
     md = [f"# {title}", "", *(f"{_strip_tags(x)}\n" for x in head.split("</p>") if x), ""]
+    md += _findings_md(found, sbs, rep)
     for name, para, blocks in sections:
         paras = "".join(f"<p>{html.escape(x)}</p>" for x in para.split("\n\n") if x)
         body.append(f"<h2>{html.escape(name)}</h2>{paras}")
@@ -269,6 +281,58 @@ def write_report(run_dir: str | Path) -> Path:
     )
     write_text(rep / SUMMARY_MD, "\n".join(md).rstrip() + "\n")
     return write_text(rep / INDEX_HTML, page)
+
+
+FINDINGS_ID = "findings"
+VERDICT_COLOURS = {
+    fnd.SEEN: "#d6f0d6",
+    fnd.NOT_SEEN: "#f4f4f4",
+    fnd.CONTRADICTED: "#f6d0d0",
+    fnd.NOT_TESTED: "#ffffff",
+}
+
+
+def _findings_html(found: list[fnd.Finding], sbs: pd.DataFrame, rep: Path) -> list[str]:
+    """The findings table (one row per claim) and the strong-vs-weak side-by-side table."""
+    rows = []
+    for f in found:
+        link = (
+            f'<a href="{html.escape(f.figure)}">figure</a>'
+            if f.figure and (rep / f.figure).is_file()
+            else ""
+        )
+        rows.append(
+            f"<tr><td class='claim'>{html.escape(f.claim)}</td>"
+            f"<td class='verdict' style='background:{VERDICT_COLOURS[f.verdict]}'>"
+            f"{html.escape(f.verdict)}</td>"
+            f"<td class='evidence'>{html.escape(f.evidence)}</td><td class='figure'>{link}</td></tr>"
+        )
+    out = [
+        "<h2>Findings</h2><p>The paper's claims, each with this run's verdict. Numbers are at the "
+        "last checkpoint unless a step is named; brackets are 95% bootstrap intervals over "
+        "problems, and a verdict needs the intervals to separate.</p>",
+        f"<table id='{FINDINGS_ID}'><thead><tr><th>claim</th><th>verdict</th><th>evidence</th>"
+        f"<th>figure</th></tr></thead><tbody>{''.join(rows)}</tbody></table>",
+    ]
+    if not sbs.empty:
+        out.append(
+            "<p>Strong vs weak at the last checkpoint, side by side: the surface rows say how "
+            "alike they write, the correctness rows how often it is right.</p>"
+            + sbs.to_html(index=False, border=0, table_id="side-by-side")
+        )
+    return out
+
+
+def _findings_md(found: list[fnd.Finding], sbs: pd.DataFrame, rep: Path) -> list[str]:
+    md = ["## Findings", "", "| claim | verdict | evidence | figure |", "|---|---|---|---|"]
+    for f in found:
+        link = f"[figure]({f.figure})" if f.figure and (rep / f.figure).is_file() else ""
+        md.append(f"| {f.claim} | **{f.verdict}** | {f.evidence.replace('|', '/')} | {link} |")
+    if not sbs.empty:
+        cols = list(sbs.columns)
+        md += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for _, r in sbs.iterrows()]
+    return [*md, ""]
 
 
 def _src(block: str) -> str:
@@ -310,6 +374,7 @@ def _eval_section(ev: pd.DataFrame, dips: pd.DataFrame, labels: dict, order: lis
     ev = ev.copy()
     ev["eval_label"] = ev["eval"].map(lambda e: labels.get(e, e))
     paras, blocks = [], []
+    flat: list[tuple[str, str, str]] = []
     for metric, what in (
         ("accuracy", "accuracy"),
         ("refusal_rate", "refusal rate"),
@@ -331,7 +396,7 @@ def _eval_section(ev: pd.DataFrame, dips: pd.DataFrame, labels: dict, order: lis
         rank = {labels.get(e, e): i for i, e in enumerate(order)}
         groups = sorted(sub.groupby("eval_label", sort=False), key=lambda g: rank.get(g[0], 99))
         for e, es in groups:
-            paras.append("\n\n")
+            moving = []
             for model, c in es.groupby("model", sort=True):
                 d = None
                 if not dips.empty:
@@ -341,10 +406,18 @@ def _eval_section(ev: pd.DataFrame, dips: pd.DataFrame, labels: dict, order: lis
                         & (dips["metric"] == metric)
                     ]
                     d = m.iloc[0].to_dict() if not m.empty else None
-                paras.append(txt.curve_sentence(model, f"{e} {what}", metric, c, txt.dip_words(d)))
-            cmp = txt.final_comparison(es, f"{e} {what}", metric)
-            if cmp:
-                paras.append(cmp)
+                if txt.is_flat(metric, c) and not (d or {}).get("dip"):
+                    # Flat curves are grouped into one sentence after the moving ones.
+                    flat.append((model, f"{e} {what}", txt.fmt_value(metric, c["value"].mean())))
+                    continue
+                moving.append(txt.curve_sentence(model, f"{e} {what}", metric, c, txt.dip_words(d)))
+            if moving:
+                paras += ["\n\n", *moving]
+                cmp = txt.final_comparison(es, f"{e} {what}", metric)
+                if cmp:
+                    paras.append(cmp)
+    if flat:
+        paras += ["\n\n", txt.flat_sentence(flat)]
     ln = ev[ev["metric"] == "length"]
     paras.append("\n\n")
     for model, c in ln.groupby("model", sort=True):

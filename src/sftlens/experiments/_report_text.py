@@ -73,6 +73,29 @@ def curve_sentence(
     return s + "."
 
 
+def is_flat(metric: str, curve: pd.DataFrame) -> bool:
+    """True when no checkpoint of the curve moves away from the first (by the report's
+    tolerance): a line with nothing to describe."""
+    c = curve.dropna(subset=["value"]).sort_values("step")
+    if c.empty:
+        return True
+    a = float(c["value"].iloc[0])
+    return all(_change_word(metric, a, float(v)) == "stayed flat" for v in c["value"])
+
+
+def flat_sentence(items: list[tuple[str, str, str]]) -> str:
+    """One sentence for every flat curve: ``(model, what, value)`` grouped by what and value.
+
+    >>> flat_sentence([("a", "harder accuracy", "0%"), ("b", "harder accuracy", "0%")])
+    'Flat at every checkpoint: harder accuracy at 0% (a, b).'
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for model, what, value in items:
+        groups.setdefault((what, value), []).append(model)
+    parts = [f"{what} at {value} ({', '.join(ms)})" for (what, value), ms in groups.items()]
+    return "Flat at every checkpoint: " + "; ".join(parts) + "."
+
+
 def final_comparison(df: pd.DataFrame, what: str, metric: str) -> str:
     """Rank the models at their last checkpoint: 'At the last checkpoint, A leads with ...'."""
     last = df.sort_values("step").groupby("model").tail(1).dropna(subset=["value"])
@@ -151,6 +174,29 @@ def probe_paragraph(df: pd.DataFrame) -> str:
     """Best layer per model at the first and last checkpoint, with the control when present."""
     if df.empty:
         return "No probe results."
+    from sftlens.experiments._findings import probe_selectivity
+
+    first, last = probe_selectivity(df, "first"), probe_selectivity(df, "last")
+    if not last.empty:
+        # Against the surface baseline: raw AUROC alone says nothing about procedure.
+        out = []
+        for _, b in last.iterrows():
+            a = first[first["model"] == b["model"]]
+            s = f"In {b['model']} the dead-end probe's best selectivity (AUROC minus the "
+            if not a.empty:
+                a = a.iloc[0]
+                s += (
+                    f"surface baseline's) went from {a['selectivity']:+.2f} (layer "
+                    f"{int(a['layer'])}) at step {int(a['step'])} to "
+                )
+            else:
+                s += "surface baseline's) is "
+            s += (
+                f"{b['selectivity']:+.2f} at step {int(b['step'])} (layer {int(b['layer'])}: "
+                f"probe {b['auroc']:.2f}, surface {b['surface_auroc']:.2f})."
+            )
+            out.append(s)
+        return " ".join(out)
     au = df[df["metric"] == "auroc"]
     out = []
     for model, sub in au.groupby("model", sort=True):

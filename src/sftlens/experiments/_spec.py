@@ -214,6 +214,12 @@ class ExperimentSpec(Config):
     seed: int = option(0, "master seed; every stage derives its own from it")
     scale: str = option("tiny", "the chosen size preset (set by --scale)")
     device: str = option("cpu", "torch device for training, sampling and probing")
+    shipped_bases: bool = option(
+        True,
+        "install a toy base shipped with sftlens instead of pretraining it, when its recipe "
+        "(pretraining parameters, base corpus and tokenizer bytes) equals this run's; false "
+        "always pretrains",
+    )
     scales: dict[str, Sizes] = option(help="size presets by scale", factory=dict)
     models: list[ModelSpec] = option(help="base models", factory=list)
     data: list[DataSpec] = option(help="SFT data sets", factory=list)

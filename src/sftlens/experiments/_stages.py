@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.core import (
+    CHECKPOINTS_DIR,
     ConfigError,
     DataError,
     atomic_dir,
+    checkpoint_dirname,
     find_checkpoints,
     read_jsonl,
     write_jsonl,
@@ -137,7 +139,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                 },
                 outputs=(f"{MODELS_DIR}/{m.name}",),
                 requires=("sftlens.train:train", "sftlens.train:TrainConfig"),
-                cost=sz.pretrain_steps * (4.0 if "strong" in m.base else 1.0) / 20,
+                cost=_pretrain_cost(spec, m.base),
             )
         )
     analysis_stages = []
@@ -280,6 +282,16 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
     return stages
 
 
+def _pretrain_cost(spec: ExperimentSpec, base: str) -> float:
+    """Relative cost for the ETA: near zero when a shipped base is likely to be installed."""
+    from sftlens.experiments._bases import shipped_root
+
+    name = _toy_base(spec, base)
+    if spec.shipped_bases and (shipped_root() / name).is_dir():
+        return 0.2
+    return spec.sizes.pretrain_steps * (4.0 if "strong" in base else 1.0) / 20
+
+
 def _linear_grid(total: int, n: int) -> list[int]:
     return sorted({int(round(total * i / (n - 1))) for i in range(n)})
 
@@ -355,8 +367,26 @@ def _train(ctx: StageContext, **kw: Any) -> None:
     train(cfg)
 
 
+def pretrain_recipe(run_dir: Path, params: dict) -> str:
+    """The recipe fingerprint of a pretraining stage (see `sftlens.experiments._bases`)."""
+    from sftlens.experiments._bases import recipe
+
+    return recipe(params, run_dir / BASE_CORPUS, run_dir / TOKENIZER_DIR)
+
+
 def _pretrain(ctx: StageContext) -> None:
     p = ctx.params
+    if ctx.spec.shipped_bases and not ctx.resuming:
+        from sftlens.experiments._bases import find_shipped, install
+
+        fp = pretrain_recipe(ctx.run_dir, p)
+        src = find_shipped(p["base"], fp)
+        if src is not None:
+            # The same recipe: the shipped base is the checkpoint this stage would write.
+            out = ctx.path(f"{MODELS_DIR}/{p['model']['name']}")
+            install(src, out / CHECKPOINTS_DIR / checkpoint_dirname(max(1, p["steps"])))
+            ctx.progress.note(f"{ctx.stage.name}: shipped base installed (recipe {fp})")
+            return
     _train(
         ctx,
         objective="pretrain",
@@ -516,7 +546,8 @@ def _probe(ctx: StageContext) -> None:
 
 
 def normalise_probe_table(raw: Any) -> Any:
-    """Dead-end probe rows for the report: logistic-probe AUROC and the shuffled control.
+    """Dead-end probe rows for the report: logistic-probe AUROC, the shuffled control and the
+    surface baseline (a probe on position and token counts only, repeated on every layer).
 
     Uses step-end positions over all steps; columns ``model, step, layer, metric, value``.
     """
@@ -525,7 +556,11 @@ def normalise_probe_table(raw: Any) -> Any:
     sel = raw[(raw["position_kind"] == "step_end") & (raw["subset"] == "all_steps")]
     sel = sel[(sel["metric"] == "auroc") & (sel["layer"] >= 0)]
     rows = []
-    for probe, metric in (("logreg", "auroc"), ("shuffled", "control_auroc")):
+    for probe, metric in (
+        ("logreg", "auroc"),
+        ("shuffled", "control_auroc"),
+        ("surface", "surface_auroc"),
+    ):
         part = sel[sel["probe"] == probe][["model", "step", "layer", "value"]].copy()
         part["metric"] = metric
         rows.append(part)

@@ -113,7 +113,8 @@ def load_lens(
         bridge = TransformerBridge.boot_transformers(
             str(path), tokenizer=tok, device=device, dtype=torch_dtype
         )
-    bridge = bridge.to(device=device, dtype=torch_dtype).eval()
+    # print_details=False: TransformerLens otherwise prints "Moving model to device" per load.
+    bridge = bridge.to(device=device, dtype=torch_dtype, print_details=False).eval()
     ckpt = read_checkpoint(path) if p.is_dir() else None
     info = LensInfo(
         path=str(path),

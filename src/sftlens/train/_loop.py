@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -223,14 +224,20 @@ def train(cfg: TrainConfig) -> Path:
     # ---- 3. The loop. ------------------------------------------------------------------------
     from tqdm.auto import tqdm
 
+    # A bar on a terminal; in a log file (not a tty) one plain line per tenth of the run, since
+    # a bar redrawn every step floods the file with carriage-return updates.
+    tty = sys.stderr.isatty()
     bar = tqdm(
         total=total_steps,
         initial=start_step,
         desc=f"{cfg.objective} {out_dir.name}",
         unit="step",
-        disable=not (main and cfg.progress),
+        disable=not (main and cfg.progress and tty),
         dynamic_ncols=True,
     )
+    log_lines = main and cfg.progress and not tty
+    line_every = max(1, total_steps // 10)
+    run_t0 = time.perf_counter()
     crash_after = int(os.environ.get(CRASH_ENV, "-1"))
     device = accelerator.device
     order, order_epoch = None, -1
@@ -325,6 +332,13 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
             window_tokens, window_time = 0, 0.0
         bar.update(1)
+        if log_lines and (done % line_every == 0 or done == total_steps):
+            print(
+                f"{cfg.objective} {out_dir.name}: step {done}/{total_steps}  loss {loss:.4f}  "
+                f"{time.perf_counter() - run_t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         if done in grid:
             checkpoint(done, lr, loss)
         if done == crash_after:
