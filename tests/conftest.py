@@ -23,6 +23,11 @@ def fixture_seed(base: int) -> int:
 
 
 def pytest_configure(config):
+    from sftlens.core import enable_ctrl_c
+
+    # Tests that interrupt in-process need SIGINT to raise, even when the suite itself runs as
+    # a background job (SIGINT inherited ignored); subprocess tests set up that case on purpose.
+    enable_ctrl_c()
     if os.environ.get(DETERMINISTIC_ENV) == "1":
         import torch
 

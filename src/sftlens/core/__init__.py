@@ -15,6 +15,12 @@ from sftlens.core._checkpoints import (
 )
 from sftlens.core._config import Config, option, parse_overrides
 from sftlens.core._errors import EXIT_USAGE, ConfigError, DataError, SftlensError
+from sftlens.core._interrupt import (
+    INTERRUPT_ENV,
+    INTERRUPT_POINTS,
+    enable_ctrl_c,
+    interrupt_point,
+)
 from sftlens.core._io import (
     append_jsonl,
     atomic_dir,
@@ -41,10 +47,13 @@ from sftlens.core._registry import Registry
 __all__ = [
     "CHECKPOINTS_DIR",
     "EXIT_USAGE",
+    "INTERRUPT_ENV",
+    "INTERRUPT_POINTS",
     "TRAINER_STATE",
     "Checkpoint",
     "checkpoint_dirname",
     "find_checkpoints",
+    "interrupt_point",
     "load_causal_lm",
     "load_tokenizer",
     "read_checkpoint",
@@ -56,6 +65,7 @@ __all__ = [
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "enable_ctrl_c",
     "environment",
     "file_sha256",
     "fingerprint",

@@ -12,10 +12,11 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from sftlens.core import DataError, append_jsonl, read_jsonl
+from sftlens.core import DataError, append_jsonl, interrupt_point, read_jsonl
 from sftlens.trace_tagger._ruleset import RULESET_ID
 
 PARTIAL_SUFFIX = ".partial"
@@ -41,6 +42,14 @@ def _init_worker(ruleset: str) -> None:
     from sftlens.trace_tagger._tagger import get_tagger
 
     _worker_tagger = get_tagger(ruleset)
+
+
+def _init_pool_worker(ruleset: str) -> None:
+    # Ctrl-C reaches every process of the terminal's group: workers ignore it, and the parent
+    # alone stops the pool (a worker killed by KeyboardInterrupt mid-task would leave the
+    # parent waiting forever for that task's result).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(ruleset)
 
 
 def _tag_chunk(chunk: list[tuple[object, object]]) -> list[dict]:
@@ -125,10 +134,12 @@ def tag_file(
         if method == "fork":
             _init_worker(ruleset)
         ctx = mp.get_context(method)
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(ruleset,)) as pool:
-            # imap keeps input order, so the partial file is always a prefix of the output.
+        with ctx.Pool(workers, initializer=_init_pool_worker, initargs=(ruleset,)) as pool:
+            # imap keeps input order, so the partial file is always a prefix of the output
+            # (and an interrupted run resumes after the last chunk appended).
             for result in pool.imap(_tag_chunk, chunks):
                 written += append_jsonl(partial, result)
+                interrupt_point("tag.pool")
     if n_total == 0:
         partial.touch()
     os.replace(partial, out)
