@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint fmt test-fast test-all install bench clean
+.PHONY: demo test check lint fmt test-fast test-all test-one-thread install bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,13 @@ test: lint
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ""
+
+# The tests whose fixtures train or build a model, with one torch thread (another floating-point
+# path than the default two); .ci/run runs it after make test. All variants:
+# benchmarks/fixture_variants.py.
+FIXTURE_TESTS := tests/test_refusal_model.py tests/test_interrupt.py tests/test_rollout_engine.py
+test-one-thread: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FIXTURE_TESTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

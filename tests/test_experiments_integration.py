@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import io
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from sftlens.core import read_json
 from sftlens.experiments import load_spec, run_experiment
+from test_interrupt import assert_interrupted, run_interrupted
 
 pytestmark = pytest.mark.integration
 
@@ -25,39 +21,17 @@ LIGHT = [
 ]
 
 
-def _wait_for(path: Path, stage: str, proc: subprocess.Popen, timeout: float = 600) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended early: {proc.stderr.read().decode()[-2000:]}")
-        if path.is_file():
-            try:
-                st = read_json(path)["stages"].get(stage, {})
-            except Exception:  # being replaced right now
-                st = {}
-            if st.get("status") == "done":
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"stage {stage} did not finish in {timeout} s")
-
-
 def test_countdown_lab_ctrl_c_then_rerun_resumes_and_writes_the_report(tmp_path):
     run = tmp_path / "lab"
-    cmd = [sys.executable, "-m", "sftlens", "run", "countdown_lab", "--scale", "micro"]
-    proc = subprocess.Popen(
-        [*cmd, "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        _wait_for(run / "manifest.json", "pretrain.toy-weak", proc)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, proc.stderr.read().decode()[-2000:]
+    cmd = ("run", "countdown_lab", "--scale", "micro", "--out", run)
+    # Ctrl-C after the 5th optimizer step of the process: toy-weak's 3 pretraining steps are
+    # done, toy-strong is 2 steps into its own.
+    proc = run_interrupted(*cmd, point="train.step:5", timeout=600)
+    assert_interrupted(proc, *cmd)
     before = read_json(run / "manifest.json")["stages"]
     done = {k: v["finished"] for k, v in before.items() if v["status"] == "done"}
-    assert "pretrain.toy-weak" in done and "report" not in done
+    assert "pretrain.toy-weak" in done and "pretrain.toy-strong" not in done
+    assert before["pretrain.toy-strong"]["status"] == "running" and "report" not in done
 
     index = run_experiment("countdown_lab", run, scale="micro", stream=io.StringIO())
     after = read_json(run / "manifest.json")["stages"]

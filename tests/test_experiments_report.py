@@ -169,6 +169,32 @@ def test_report_cli_regenerates_and_fails_cleanly_without_tables(run_cli, tmp_pa
     assert rc == 2 and "no tables/ folder" in err
 
 
+def test_report_ctrl_c_mid_write_keeps_the_old_report_then_rerun_rewrites(
+    run_cli, tmp_path, monkeypatch
+):
+    from sftlens.core import INTERRUPT_ENV
+
+    _fake_run(tmp_path)
+    write_report(tmp_path)
+    rep = tmp_path / "report"
+    before = {p.name: p.read_bytes() for p in rep.iterdir() if p.is_file()}
+    assert set(before) == {"index.html", "summary.md"}
+    # New numbers, then Ctrl-C between writing summary.md and index.html.
+    refusal = tmp_path / "tables" / "refusal.parquet"
+    refusal.unlink()
+    monkeypatch.setenv(INTERRUPT_ENV, "report.write")
+    rc, _, err = run_cli("report", tmp_path)
+    assert rc == 130 and f"rerun the same command: sftlens report {tmp_path}" in err
+    # The page and its summary still agree: both are the previous report's.
+    assert {p.name: p.read_bytes() for p in rep.iterdir() if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.delenv(INTERRUPT_ENV)
+    rc, _, err = run_cli("report", tmp_path)
+    assert rc == 0, err
+    assert "refusal analysis was not run" in (rep / "summary.md").read_text()
+    assert "refusal analysis was not run" in (rep / "index.html").read_text()
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
 def test_report_renders_in_headless_chromium(tmp_path):
     _fake_run(tmp_path)

@@ -111,26 +111,23 @@ def test_force_prefix_reruns(tmp_path):
     assert _calls(tmp_path)[-1] == "total" and len(_calls(tmp_path)) == 4
 
 
-def test_interrupt_resumes_at_the_interrupted_stage(tmp_path):
+def test_interrupt_resumes_at_the_interrupted_stage(tmp_path, monkeypatch):
+    from sftlens.core import INTERRUPT_ENV
+
     stages = make_stages()
-    real = stages[1].fn
-
-    def interrupted(ctx):
-        _log(ctx.run_dir, "scaled-interrupted")
-        raise KeyboardInterrupt
-
-    stages[1].fn = interrupted
+    # A real SIGINT as the second stage starts (the test hook of every long-running place).
+    monkeypatch.setenv(INTERRUPT_ENV, "run.stage:2")
     with pytest.raises(KeyboardInterrupt):
         run_stages(tmp_path, stages, stream=io.StringIO())
+    monkeypatch.delenv(INTERRUPT_ENV)
     man = read_json(tmp_path / MANIFEST)
     assert man["stages"]["numbers"]["status"] == "done"
     assert man["stages"]["scaled"]["status"] == "running"
-    stages[1].fn = real
     items = plan(tmp_path, stages)
     assert [i.action for i in items] == ["skip", "run", "run"]
     assert "resuming" in items[1].reason
     run_stages(tmp_path, stages, stream=io.StringIO())
-    assert _calls(tmp_path) == ["numbers", "scaled-interrupted", "scaled", "total"]
+    assert _calls(tmp_path) == ["numbers", "scaled", "total"]
     assert read_json(tmp_path / MANIFEST)["stages"]["scaled"]["attempts"] == 2
 
 

@@ -180,7 +180,7 @@ def test_bad_inputs_end_with_one_line_exit_2_and_write_nothing(
 
 
 @pytest.mark.integration
-def test_existing_run_is_not_overwritten_without_resume(
+def test_rerun_resumes_its_own_run_and_refuses_another_config(
     run_cli, tmp_path, tiny_model_dir, sft_file
 ):
     cfg = _cfg(tiny_model_dir, sft_file, tmp_path / "run", max_steps=2)
@@ -188,11 +188,21 @@ def test_existing_run_is_not_overwritten_without_resume(
     stamp = (tmp_path / "run" / "metrics.jsonl").read_text()
     y = tmp_path / "c.yaml"
     cfg.save(y)
+    # The same command again: its own finished run, so there is nothing left to do.
+    rc, _, err = run_cli("train", "--config", y)
+    assert rc == 0, err
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == stamp
+    # Another config in the same out_dir is refused (with or without --resume), naming the key.
+    for extra in ((), ("--resume",)):
+        rc, _, err = run_cli("train", "--config", y, *extra, "--set", "lr=1e-2")
+        assert rc == 2 and "lr=" in err and "same config" in err and "another out_dir" in err
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == stamp
+    # A run folder without its saved config is only continued on request.
+    (tmp_path / "run" / "train_config.yaml").unlink()
     rc, _, err = run_cli("train", "--config", y)
     assert rc == 2 and "set resume=true" in err
-    rc, _, err = run_cli("train", "--config", y, "--resume", "--set", "lr=1e-2")
-    assert rc == 2 and "lr=" in err and "same config" in err
-    assert (tmp_path / "run" / "metrics.jsonl").read_text() == stamp
+    rc, _, err = run_cli("train", "--config", y, "--resume")
+    assert rc == 0, err
 
 
 def _run_cli_subprocess(args: list[str], env_extra: dict | None = None, launcher=None):
@@ -220,8 +230,8 @@ def test_resume_after_a_killed_run_gives_bitwise_equal_weights(tmp_path, tiny_mo
     assert proc.returncode == 17, proc.stderr[-2000:]
     assert [c.step for c in find_checkpoints(tmp_path / "crash")] == [0, 2, 4]
     assert max(r["step"] for r in read_jsonl(tmp_path / "crash" / "metrics.jsonl")) == 5
-    # Resume: continues from step 4 (optimizer state, schedule, data position).
-    train(cfg.replace(resume=True))
+    # The same config again resumes: from step 4 (optimizer state, schedule, data position).
+    train(cfg)
     a, b = (
         _weights(ref / "checkpoints" / "step-000008"),
         _weights(tmp_path / "crash" / "checkpoints" / "step-000008"),

@@ -9,11 +9,15 @@ fast.
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 
 import typer
 
-from sftlens.core import EXIT_USAGE, SftlensError
+from sftlens.core import EXIT_USAGE, SftlensError, enable_ctrl_c
+
+# The shell's code for a run ended by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="sftlens",
@@ -71,17 +75,23 @@ for _name in VERB_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit; bad input prints one line and exits 2, never a traceback."""
+    """Run the CLI and exit; bad input prints one line and exits 2, never a traceback.
+
+    Ctrl-C ends any verb with exit code 130 and the command that resumes it (every verb's
+    outputs are written atomically or resumably, so rerunning the same command picks up).
+    """
+    # A Ctrl-C must stop the run even when SIGINT was inherited as ignored.
+    enable_ctrl_c()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rv = app(args=argv, prog_name="sftlens", standalone_mode=False)
+        rv = app(args=args, prog_name="sftlens", standalone_mode=False)
     except SftlensError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted; rerun the same command to resume.", err=True)
-        sys.exit(130)
+        _interrupted(args)
     except typer.TyperException as e:
         # Usage errors (bad option value, missing option): one line naming the option.
         if type(e).__name__ == "NoArgsIsHelpError":
@@ -102,7 +112,17 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(EXIT_BUG)
+    if rv == EXIT_INTERRUPTED:
+        # typer turns a KeyboardInterrupt inside a command into a silent return of 130 (no
+        # verb returns 130 itself): say what happened and how to go on.
+        _interrupted(args)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _interrupted(args: list[str]) -> None:
+    command = shlex.join(["sftlens", *args])
+    typer.echo(f"interrupted; to resume, rerun the same command: {command}", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 EXIT_BUG = 1
@@ -124,7 +144,7 @@ def _write_traceback(exc: BaseException, argv: list[str] | None) -> str:
     return name
 
 
-__all__ = ["EXIT_USAGE", "app", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
 
 if __name__ == "__main__":
     main()

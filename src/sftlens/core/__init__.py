@@ -18,6 +18,12 @@ from sftlens.core._checkpoints import (
 )
 from sftlens.core._config import Config, option, parse_overrides
 from sftlens.core._errors import EXIT_USAGE, ConfigError, DataError, SftlensError
+from sftlens.core._interrupt import (
+    INTERRUPT_ENV,
+    INTERRUPT_POINTS,
+    enable_ctrl_c,
+    interrupt_point,
+)
 from sftlens.core._io import (
     append_jsonl,
     atomic_dir,
@@ -51,12 +57,15 @@ from sftlens.core._where import parse_where, where_mask
 __all__ = [
     "CHECKPOINTS_DIR",
     "EXIT_USAGE",
+    "INTERRUPT_ENV",
+    "INTERRUPT_POINTS",
     "TRAINER_STATE",
     "Checkpoint",
     "check_model_dir",
     "check_safetensors",
     "checkpoint_dirname",
     "find_checkpoints",
+    "interrupt_point",
     "load_causal_lm",
     "load_tokenizer",
     "read_checkpoint",
@@ -72,6 +81,7 @@ __all__ = [
     "check_input",
     "check_output",
     "check_types",
+    "enable_ctrl_c",
     "environment",
     "file_sha256",
     "fingerprint",

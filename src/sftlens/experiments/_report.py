@@ -14,7 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from sftlens.core import read_json, read_jsonl, read_parquet, write_text
+from sftlens.core import (
+    atomic_dir,
+    interrupt_point,
+    read_json,
+    read_jsonl,
+    read_parquet,
+    write_text,
+)
 from sftlens.experiments import _findings as fnd
 from sftlens.experiments import _report_text as txt
 
@@ -178,7 +185,14 @@ def write_report(run_dir: str | Path) -> Path:
         The path of ``index.html``.
     """
     run_dir = Path(run_dir)
-    rep = run_dir / REPORT_DIR
+    # The whole folder is written aside and renamed: an interrupted write leaves the previous
+    # report (or none), never a summary that does not match its page and figures.
+    with atomic_dir(run_dir / REPORT_DIR) as rep:
+        _write_report_files(run_dir, rep)
+    return run_dir / REPORT_DIR / INDEX_HTML
+
+
+def _write_report_files(run_dir: Path, rep: Path) -> None:
     figs = rep / FIGURES_DIR
     man = read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else {}
     labels = man.get("eval_labels", {})
@@ -280,7 +294,8 @@ def write_report(run_dir: str | Path) -> Path:
         + "</body></html>\n"
     )
     write_text(rep / SUMMARY_MD, "\n".join(md).rstrip() + "\n")
-    return write_text(rep / INDEX_HTML, page)
+    interrupt_point("report.write")
+    write_text(rep / INDEX_HTML, page)
 
 
 FINDINGS_ID = "findings"

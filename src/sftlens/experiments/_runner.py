@@ -26,6 +26,7 @@ from sftlens.core import (
     SftlensError,
     environment,
     fingerprint,
+    interrupt_point,
     path_fingerprint,
     read_json,
     write_json,
@@ -371,6 +372,7 @@ def run_stages(
         }
         man.save()
         progress.start(k, max(len(todo), k), s)
+        interrupt_point("run.stage")
         t0, c0 = time.monotonic(), time.process_time()
         s.fn(StageContext(run_dir, s, progress, spec=spec, resuming=resuming))
         seconds = time.monotonic() - t0

@@ -13,6 +13,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sftlens.core import (
     check_types,
     finish_resumable,
     input_record,
+    interrupt_point,
     read_jsonl,
     start_resumable,
 )
@@ -52,6 +54,14 @@ def _init_worker(ruleset: str) -> None:
     from sftlens.trace_tagger._tagger import get_tagger
 
     _worker_tagger = get_tagger(ruleset)
+
+
+def _init_pool_worker(ruleset: str) -> None:
+    # Ctrl-C reaches every process of the terminal's group: workers ignore it, and the parent
+    # alone stops the pool (a worker killed by KeyboardInterrupt mid-task would leave the
+    # parent waiting forever for that task's result).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(ruleset)
 
 
 def _tag_chunk(chunk: list[tuple[object, object]]) -> list[dict]:
@@ -135,10 +145,12 @@ def tag_file(
         if method == "fork":
             _init_worker(ruleset)
         ctx = mp.get_context(method)
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(ruleset,)) as pool:
-            # imap keeps input order, so the partial file is always a prefix of the output.
+        with ctx.Pool(workers, initializer=_init_pool_worker, initargs=(ruleset,)) as pool:
+            # imap keeps input order, so the partial file is always a prefix of the output
+            # (and an interrupted run resumes after the last chunk appended).
             for result in pool.imap(_tag_chunk, chunks):
                 written += append_jsonl(partial, result)
+                interrupt_point("tag.pool")
     if n_total == 0:
         partial.touch()
     finish_resumable(partial, out)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from sftlens.core import interrupt_point
 from sftlens.trace_tagger import _verbosity
 from sftlens.trace_tagger._matching import AnchoredMatcher
 from sftlens.trace_tagger._pipeline import LEMMATIZER, MAX_PIECE_CHARS, build_nlp, segment
@@ -121,6 +122,7 @@ class Tagger:
         states = [_TraceState() for _ in texts]
         for doc, (i, offset) in self.nlp.pipe(jobs, as_tuples=True, batch_size=32):
             self._add_doc(states[i], doc, offset)
+            interrupt_point("tag.spacy")
         return [
             self._finish(st, text, data) for st, (text, data) in zip(states, cleaned, strict=True)
         ]

@@ -23,7 +23,10 @@ def register(app: typer.Typer) -> None:
             None, "--out-dir", "-o", callback=check_out_dir, help="Run folder (overrides out_dir)."
         ),
         resume: bool = typer.Option(
-            False, "--resume", help="Continue the run in out_dir from its latest checkpoint."
+            False,
+            "--resume",
+            help="Continue the run in out_dir even without its saved config (rerunning the "
+            "same command always resumes).",
         ),
         list_models: bool = typer.Option(
             False, "--list-models", help="List the toy model zoo and exit."
@@ -36,6 +39,9 @@ def register(app: typer.Typer) -> None:
 
         Writes <out_dir>/train_config.yaml, metrics.jsonl and checkpoints/step-NNNNNN/
         (HF dirs with tokenizer and trainer_state.json; step 0 is the base).
+
+        Rerunning the same command after a Ctrl-C or crash resumes from the latest
+        checkpoint (a different config for the same out_dir is refused).
 
         Several GPUs or nodes: the same command under `accelerate launch` with a
         config from configs/accelerate/ (DDP, FSDP, DeepSpeed, 2-process CPU).

@@ -123,7 +123,11 @@ class TrainConfig(Config):
     )
     run_name: str | None = option(None, "Run name for trackers (default: out_dir's name).")
     progress: bool = option(True, "Show a progress bar (loss, tokens/s, ETA).")
-    resume: bool = option(False, "Continue from the latest complete checkpoint in out_dir.")
+    resume: bool = option(
+        False,
+        "Continue the run in out_dir even without its saved config (a rerun with the same "
+        "config always continues from the latest complete checkpoint).",
+    )
 
     def validate(self) -> None:
         if (self.max_steps is None) == (self.epochs is None):

@@ -21,6 +21,7 @@ from sftlens.core import (
     append_jsonl,
     check_model_dir,
     environment,
+    interrupt_point,
     read_jsonl,
     write_json,
     write_jsonl,
@@ -261,6 +262,7 @@ def train(cfg: TrainConfig) -> Path:
         # This process's share of the global batch: grad_accum consecutive micro-batches.
         micro = order[k][rank * cfg.grad_accum : (rank + 1) * cfg.grad_accum]
         batches = [collate([units[i] for i in m], tokenizer.pad_token_id) for m in micro]
+        interrupt_point("train.data")
 
         # Count the target tokens of the whole global batch first: each token's loss is
         # divided by this one number, whatever micro-batch or process it lands in.
@@ -343,6 +345,9 @@ def train(cfg: TrainConfig) -> Path:
             checkpoint(done, lr, loss)
         if done == crash_after:
             os._exit(17)
+        # A Ctrl-C here loses at most the steps since the last checkpoint: a rerun of the
+        # same command resumes from it.
+        interrupt_point("train.step")
     bar.close()
     if cfg.trackers:
         accelerator.end_training()

@@ -127,21 +127,26 @@ def load_optimizer_state(ckpt: Path) -> dict:
 def find_resume_point(cfg: Any) -> tuple[Path, dict] | None:
     """The latest resumable checkpoint of ``cfg.out_dir`` and its ``state.json``, or None.
 
+    A rerun of the same command resumes: an out_dir holding this config's own run (its saved
+    ``train_config.yaml`` equal to ``cfg`` but for keys that do not change results) continues
+    from its latest checkpoint, with or without ``resume``. ``resume=true`` also continues a
+    run whose saved config is missing.
+
     Raises:
-        ConfigError: the out_dir already holds a run and ``resume`` is false; or the saved
-            config differs from this one in a key that changes results.
+        ConfigError: the out_dir holds another run (a different config, or no saved config and
+            ``resume`` false); or no checkpoint has the state a resume needs.
     """
     out_dir = Path(cfg.out_dir)
     root = out_dir / CHECKPOINTS_DIR
     done = sorted(d for d in root.glob("step-*") if (d / TRAINER_STATE).is_file())
     if not done:
         return None
-    if not cfg.resume:
-        raise ConfigError(
-            f"{out_dir}: already holds a training run ({len(done)} checkpoints); set resume=true "
-            "to continue it, or choose another out_dir."
-        )
     saved_cfg = out_dir / CONFIG_FILE
+    if not saved_cfg.is_file() and not cfg.resume:
+        raise ConfigError(
+            f"{out_dir}: already holds a training run ({len(done)} checkpoints) without its "
+            f"{CONFIG_FILE}; set resume=true to continue it, or choose another out_dir."
+        )
     if saved_cfg.is_file():
         old = read_yaml(saved_cfg) or {}
         new = cfg.to_dict()
@@ -150,8 +155,9 @@ def find_resume_point(cfg: Any) -> tuple[Path, dict] | None:
                 continue
             if old.get(key) != new.get(key):
                 raise ConfigError(
-                    f"{saved_cfg}: {key}={old.get(key)!r} but this run has {key}="
-                    f"{new.get(key)!r}; a resume must use the same config (or a new out_dir)."
+                    f"{saved_cfg}: out_dir holds a run with {key}={old.get(key)!r} but this "
+                    f"run has {key}={new.get(key)!r}; a resume must use the same config, so "
+                    "choose another out_dir for a new run."
                 )
     resumable = [d for d in done if (d / TRAINING_STATE_DIR / STATE_FILE).is_file()]
     if not resumable:
