@@ -37,6 +37,7 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
+from sftlens.core._resolve import Series, is_model_dir, materialize, resolve_series, step_from_name
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -52,6 +53,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Registry",
+    "Series",
+    "is_model_dir",
+    "materialize",
+    "resolve_series",
+    "step_from_name",
     "SftlensError",
     "append_jsonl",
     "atomic_dir",
