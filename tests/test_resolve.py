@@ -189,14 +189,23 @@ def test_checkpoints_cli_lists_name_step_path_loss(trainer_run, run_cli):
     ]
     assert rows[0]["loss"] == pytest.approx(2.5) and rows[0]["path"].endswith("checkpoint-50")
     rc, out, _err = run_cli("checkpoints", str(trainer_run))
-    assert rc == 0 and out.splitlines()[0].split() == ["model", "name", "step", "from", "loss", "path"]
+    assert rc == 0 and out.splitlines()[0].split() == [
+        "model",
+        "name",
+        "step",
+        "from",
+        "loss",
+        "path",
+    ]
     assert "checkpoint-100" in out.splitlines()[2]
 
 
 # ------------------------------------------------------------------------------ hub cache
 
 
-def hub_cache(root: Path, repo: str, revisions: dict[str, Path], sub: dict[str, Path] | None = None):
+def hub_cache(
+    root: Path, repo: str, revisions: dict[str, Path], sub: dict[str, Path] | None = None
+):
     """A real huggingface_hub cache: blobs, refs/<rev> -> commit, snapshots/<commit>/ links.
 
     `revisions` maps a branch name to a model dir stored as that revision's snapshot; `sub`

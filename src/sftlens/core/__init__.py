@@ -37,7 +37,14 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
-from sftlens.core._resolve import Series, is_model_dir, materialize, resolve_series, step_from_name
+from sftlens.core._resolve import (
+    Series,
+    is_model_dir,
+    materialize,
+    resolve_one,
+    resolve_series,
+    step_from_name,
+)
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -56,6 +63,7 @@ __all__ = [
     "Series",
     "is_model_dir",
     "materialize",
+    "resolve_one",
     "resolve_series",
     "step_from_name",
     "SftlensError",

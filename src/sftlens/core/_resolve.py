@@ -43,19 +43,19 @@ __all__ = [
     "Series",
     "is_model_dir",
     "materialize",
+    "resolve_one",
     "resolve_series",
     "step_from_name",
 ]
 
 ADAPTER_CONFIG = "adapter_config.json"
+_SKIP_FILES = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.msgpack", "*.h5", "*.gguf")
 VERL_MERGER = "python -m verl.model_merger merge --backend fsdp"
 _STEP_NAME = re.compile(
     r"(?:^|[^a-z0-9])(?:checkpoint|global_step|step|iter|ckpt)[-_]?(\d+)(?![0-9])", re.I
 )
 _EXPLICIT = re.compile(r"^(?:(?P<name>[\w.+-]+)=)?(?P<path>.+?)(?:@(?P<step>\d+))?$")
-_HUB = re.compile(
-    r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:@\s]+))?(?::(?P<sub>[^@\s]+))?$"
-)
+_HUB = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:@\s]+))?(?::(?P<sub>[^@\s]+))?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,9 +258,13 @@ def _hub_error(ref: str, e: Exception) -> DataError:
             "or unset HF_HUB_OFFLINE."
         )
     if isinstance(e, errors.RevisionNotFoundError):
-        return DataError(f"{ref}: no such revision on the hub; list them with `sftlens checkpoints`.")
+        return DataError(
+            f"{ref}: no such revision on the hub; list them with `sftlens checkpoints`."
+        )
     if isinstance(e, errors.RepositoryNotFoundError):
-        return DataError(f"{ref}: no such hub repo (or it is private: log in with `hf auth login`).")
+        return DataError(
+            f"{ref}: no such hub repo (or it is private: log in with `hf auth login`)."
+        )
     return DataError(f"{ref}: the hub answered {type(e).__name__}: {e}")
 
 
@@ -318,6 +322,8 @@ def _snapshot(repo: str, rev: str | None, sub: str | None) -> str:
             revision=rev,
             cache_dir=_hub_cache(),
             allow_patterns=[f"{sub}/*"] if sub else None,
+            # Safetensors only: no pickled weights, no other formats' copies of the model.
+            ignore_patterns=list(_SKIP_FILES),
         )
     except Exception as e:
         raise _hub_error(ref, e) from None
@@ -338,7 +344,9 @@ def _hub_series(ref: str, fetch: bool, notes: list[str]) -> list[Checkpoint]:
     else:
         items = [(rev, sub)]
     if not items:
-        raise DataError(f"{ref}: the pattern matched nothing; list the repo's revisions or folders.")
+        raise DataError(
+            f"{ref}: the pattern matched nothing; list the repo's revisions or folders."
+        )
     out = []
     for r, s in items:
         label = s or r or repo
@@ -475,3 +483,22 @@ def resolve_series(
         if log:
             log(f"note: {n}")
     return Series(name=name or names[0], checkpoints=cks, notes=notes)
+
+
+def resolve_one(
+    ref: str | os.PathLike, *, first: bool = False, log: Callable[[str], None] | None = None
+) -> Checkpoint:
+    """The one checkpoint `ref` names (fetched and merged, ready to load).
+
+    Args:
+        ref: any reference `resolve_series` reads.
+        first: a series is fine and its first checkpoint is meant (a base model); otherwise a
+            series is an error naming its checkpoints.
+    """
+    cks = resolve_series(ref, log=log).checkpoints
+    if len(cks) > 1 and not first:
+        names = ", ".join(c.name or c.path for c in cks[:4]) + (", ..." if len(cks) > 4 else "")
+        raise DataError(
+            f"{os.fspath(ref)}: names {len(cks)} checkpoints ({names}); pass one of them."
+        )
+    return cks[0]

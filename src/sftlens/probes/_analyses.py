@@ -30,10 +30,11 @@ from sftlens.core import (
     ConfigError,
     DataError,
     checkpoint_dirname,
-    find_checkpoints,
     option,
     read_json,
     read_jsonl,
+    resolve_one,
+    resolve_series,
     write_json,
     write_parquet,
 )
@@ -118,7 +119,7 @@ def model_checkpoints(
     """``(model name, checkpoint)`` pairs for every model dir (run or single checkpoint)."""
     pairs = []
     for name, path in models.items():
-        cks = find_checkpoints(path)
+        cks = resolve_series(path).checkpoints
         if steps:
             cks = [c for c in cks if c.step in set(steps)]
             if not cks:
@@ -128,7 +129,9 @@ def model_checkpoints(
 
 
 def _ckpt_dir(out: Path, model: str, ck: Checkpoint) -> Path:
-    return out / model / (checkpoint_dirname(ck.step) if ck.step is not None else "model")
+    if ck.final or ck.step is None:  # a run's final model may share its last step
+        return out / model / ("final" if ck.final else "model")
+    return out / model / checkpoint_dirname(ck.step)
 
 
 def cache_checkpoint(
@@ -409,8 +412,8 @@ def cka_drift(
     step_cfg = dataclasses.replace(cfg, kinds=["step_end"])
     rows = []
     for model, path in models.items():
-        cks = find_checkpoints(path)
-        base_ck = find_checkpoints(base)[0] if base else cks[0]
+        cks = resolve_series(path).checkpoints
+        base_ck = resolve_one(base, first=True) if base else cks[0]
         base_cache, _ = cache_checkpoint(
             base_ck, examples, _ckpt_dir(out / "drift_base", model, base_ck), step_cfg
         )

@@ -20,12 +20,21 @@ probe_app = typer.Typer(
 
 
 def _models(specs: list[str]) -> dict[str, str]:
-    """``name=path`` or ``path`` (named after the folder) -> ``{name: path}``."""
+    """``name=ref`` or ``ref`` (named after the run folder or hub repo) -> ``{name: ref}``.
+
+    A ref is anything `sftlens checkpoints` lists: a run dir, an HF Trainer or verl output
+    folder, a PEFT adapter, a hub id with ``@rev``/``:subfolder`` or a pattern.
+    """
     if not specs:
         raise ConfigError("no model given; pass --model NAME=RUN_DIR (repeatable).")
     out: dict[str, str] = {}
     for s in specs:
-        name, path = s.split("=", 1) if "=" in s else (Path(s).name, s)
+        if "=" in s:
+            name, path = s.split("=", 1)
+        elif Path(s).exists():
+            name, path = Path(s).resolve().name, s
+        else:  # a hub id: the repo, without revision or subfolder
+            name, path = s.split("@")[0].split(":")[0], s
         if name in out:
             raise ConfigError(f"--model {s}: the name {name!r} is used twice; name them NAME=DIR.")
         out[name] = path
@@ -61,7 +70,7 @@ def _config(config: Path | None, overrides: list[str], **flags):
 
 @probe_app.command("cache")
 def cache_cmd(
-    checkpoint: str = typer.Argument(..., help="checkpoint dir (with tokenizer)"),
+    checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id (@rev, :subfolder)"),
     data: Path = typer.Option(..., "--data", "-d", help="rendered examples JSONL (cot, events)"),
     out: Path = typer.Option(..., "--out", "-o", help="cache directory (resumed if it exists)"),
     hook: str = typer.Option("resid_post", help="hook kind per layer"),
@@ -79,12 +88,14 @@ def cache_cmd(
 
       sftlens probe cache runs/toy/models/strong/checkpoints/step-000400 -d cd.jsonl -o cache/
     """
-    from sftlens.core import read_jsonl
+    from sftlens.core import read_jsonl, resolve_one
     from sftlens.probes._cache import cache_activations
     from sftlens.probes._datasets import dead_end_items
     from sftlens.probes._lens import hook_names, load_lens
 
-    lens, tok, info = load_lens(checkpoint, device=device)
+    lens, tok, info = load_lens(
+        resolve_one(checkpoint, log=lambda m: typer.echo(m, err=True)).path, device=device
+    )
     hooks = hook_names(hook, _ints(layers) or range(info.n_layers))
     examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
     cache = cache_activations(
@@ -132,7 +143,9 @@ def fit_cmd(
 
 @probe_app.command("dead-end")
 def dead_end_cmd(
-    model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="output folder"),
     config: Path | None = typer.Option(None, help="YAML ProbeConfig"),
     n_problems: int | None = typer.Option(None, help="Countdown eval problems"),
@@ -192,7 +205,7 @@ def appropriateness_cmd(
 
 @probe_app.command("steer")
 def steer_cmd(
-    checkpoint: str = typer.Argument(..., help="checkpoint dir to steer"),
+    checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id to steer"),
     directions: Path = typer.Option(
         ..., "--directions", help="directions.safetensors (or its folder)"
     ),
@@ -243,8 +256,10 @@ def steer_cmd(
                 + (f" with eval_set {eval_set!r}" if eval_set else "")
                 + "; point --problems at a Countdown problems file."
             )
+    from sftlens.core import resolve_one
+
     table = causal_check(
-        checkpoint, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
+        resolve_one(checkpoint).path, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
         seed=seed, max_new_tokens=max_new_tokens, device=device, out=out,
     )  # fmt: skip
     typer.echo(
@@ -254,10 +269,12 @@ def steer_cmd(
 
 @probe_app.command("drift")
 def drift_cmd(
-    model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="output folder"),
     base: str | None = typer.Option(
-        None, help="base model dir (default: each run's first checkpoint)"
+        None, help="base model dir or hub id (default: each run's first checkpoint)"
     ),
     n_problems: int = typer.Option(100, help="Countdown eval problems (the shared inputs)"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),

@@ -8,12 +8,16 @@ import typer
 
 
 def refusal(
-    run_or_model_dir: Path = typer.Argument(..., help="run dir (checkpoints/step-*) or model dir"),
+    run_or_model_dir: str = typer.Argument(
+        ..., help="run dir, checkpoint dir, trainer/verl output, hub id (@rev, :subfolder)"
+    ),
     out: Path = typer.Option(..., "--out", help="output directory"),
     harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
     harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
     config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),
-    base: Path = typer.Option(None, "--base", help="base model dir (default: lowest step)"),
+    base: str = typer.Option(
+        None, "--base", help="base model dir or hub id (default: lowest step)"
+    ),
     reference: Path = typer.Option(None, "--reference", help="saved direction to compare to"),
     template: str = typer.Option(
         None, "--template", help="auto | chat | plain | '..{instruction}..'"
@@ -30,6 +34,9 @@ def refusal(
     direction, the AUROC of its projection on held-out prompts, and refusal rates from greedy
     generations, plain, under directional ablation (harmful prompts) and under activation
     addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used.
+
+    RUN_OR_MODEL_DIR is any reference `sftlens checkpoints` lists (an HF Trainer or verl output
+    folder, a PEFT adapter, org/model@step*, ...).
 
     Writes OUT/directions/step-NNNNNN.safetensors, OUT/refusal.parquet (long format), plots
     with their CSVs, config.yaml and manifest.json. Rerunning skips finished checkpoints.

@@ -23,12 +23,12 @@ from sftlens.core import (
     atomic_path,
     checkpoint_dirname,
     environment,
-    find_checkpoints,
     fingerprint,
     load_causal_lm,
     load_tokenizer,
-    read_checkpoint,
     read_parquet,
+    resolve_one,
+    resolve_series,
     write_json,
     write_parquet,
 )
@@ -456,15 +456,10 @@ def load_direction(path: str | os.PathLike) -> tuple[Any, dict[str, str], Any]:
 # --------------------------------------------------------------------------- every checkpoint
 
 
-def _model_name(ckpt: Checkpoint, cfg: RefusalDirectionConfig) -> str:
-    if cfg.model_name:
-        return cfg.model_name
-    p = Path(ckpt.path)
-    return p.parent.parent.name if p.parent.name == "checkpoints" else p.name
-
-
 def _file_stem(ckpt: Checkpoint) -> str:
-    return checkpoint_dirname(ckpt.step) if ckpt.step is not None else Path(ckpt.path).name
+    if ckpt.final or ckpt.step is None:  # a run's final model may share its last step
+        return "final" if ckpt.final else Path(ckpt.path).name
+    return checkpoint_dirname(ckpt.step)
 
 
 def refusal_report(
@@ -491,10 +486,9 @@ def refusal_report(
 
     cfg = cfg or RefusalDirectionConfig()
     out = Path(out_dir)
-    ckpts = find_checkpoints(run_or_model_dir)
-    base_ckpt = read_checkpoint(cfg.base) if cfg.base else ckpts[0]
-    if cfg.base and not (Path(cfg.base) / "config.json").is_file():
-        raise DataError(f"base: {cfg.base} is not a model directory (no config.json).")
+    series = resolve_series(run_or_model_dir, name=cfg.model_name or None)
+    ckpts = series.checkpoints
+    base_ckpt = resolve_one(cfg.base, first=True) if cfg.base else ckpts[0]
     order = [base_ckpt] + [
         c for c in ckpts if Path(c.path).resolve() != Path(base_ckpt.path).resolve()
     ]
@@ -530,7 +524,7 @@ def refusal_report(
             if i == 0:
                 base_info = (res.directions.mean_diffs, res.selection.position, res.selection.layer)
             part = pd.DataFrame(res.rows)
-            part.insert(0, "model", _model_name(ckpt, cfg))
+            part.insert(0, "model", series.name)
             part.insert(1, "step", ckpt.step)
             part.insert(2, "checkpoint", ckpt.path)
             part.insert(3, "task", TASK)
@@ -543,7 +537,7 @@ def refusal_report(
                 dpath,
                 res,
                 {
-                    "model": _model_name(ckpt, cfg),
+                    "model": series.name,
                     "checkpoint": ckpt.path,
                     "step": ckpt.step,
                     "base": base_ckpt.path,

@@ -25,8 +25,8 @@ from sftlens.core import (
     ConfigError,
     DataError,
     append_jsonl,
-    find_checkpoints,
     read_jsonl,
+    resolve_series,
     write_jsonl,
 )
 from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
@@ -110,20 +110,12 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
     return out
 
 
-def resolve_model(spec: ModelSpec) -> tuple[str, list[Checkpoint]]:
-    """(model name, checkpoints by step) for a run dir, a model dir or a hub id."""
-    p = Path(spec.path)
-    if p.exists():
-        ckpts = find_checkpoints(p)
-        if (p / "config.json").is_file():
-            default = p.parent.parent.name if p.parent.name == "checkpoints" else p.name
-        else:
-            default = p.parent.name if p.name == "checkpoints" else p.name
-    elif spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1:
-        raise DataError(f"{spec.path}: no such run or model directory; check the path.")
-    else:  # a hub id such as Qwen/Qwen3-0.6B-Base
-        ckpts = [Checkpoint(path=spec.path)]
-        default = spec.path
+def resolve_model(
+    spec: ModelSpec, log: Callable[[str], None] | None = None
+) -> tuple[str, list[Checkpoint]]:
+    """(model name, checkpoints by step) for any reference `sftlens.core.resolve_series` reads."""
+    series = resolve_series(spec.path, name=spec.name or None, log=log)
+    ckpts = series.checkpoints
     if spec.steps:
         have = {c.step for c in ckpts}
         missing = [s for s in spec.steps if s not in have]
@@ -133,7 +125,19 @@ def resolve_model(spec: ModelSpec) -> tuple[str, list[Checkpoint]]:
                 f"{', '.join(str(s) for s in sorted(x for x in have if x is not None))}."
             )
         ckpts = [c for c in ckpts if c.step in set(spec.steps)]
-    return spec.name or default, ckpts
+    return series.name, ckpts
+
+
+def _group(models: list[tuple[str, list[Checkpoint]]]) -> list[tuple[str, list[Checkpoint]]]:
+    """One series per model name: checkpoints given one by one (``-m run/checkpoint-50 -m
+    run/checkpoint-100``) join their run's series, in step order."""
+    out: dict[str, list[Checkpoint]] = {}
+    for name, cks in models:
+        out.setdefault(name, []).extend(cks)
+    return [
+        (n, sorted(cks, key=lambda c: (c.step is None, c.step or 0, c.final)))
+        for n, cks in out.items()
+    ]
 
 
 def _sampling_record(cfg: GenerateConfig) -> dict:
@@ -206,7 +210,7 @@ def generate_traces(
 
     for task in sorted({p["task"] for _lab, ps in sets for p in ps}):
         get_task(task)
-    models = [resolve_model(m) for m in cfg.models]
+    models = _group([resolve_model(m, say) for m in cfg.models])
     # Inputs are valid: only now does the output folder appear.
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
@@ -265,7 +269,7 @@ def _sample_checkpoint(
     say: Callable[[str], None],
 ) -> None:
     texts: dict[str, str] = {}
-    ck_name = os.path.basename(ck.path.rstrip("/")) or ck.path
+    ck_name = ck.name or os.path.basename(ck.path.rstrip("/")) or ck.path
     for part in _chunks(todo, chunk):
         reqs = []
         for _lab, p, i in part:
