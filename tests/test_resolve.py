@@ -264,10 +264,9 @@ def test_hub_revision_and_subfolder_from_the_offline_cache(offline_hub):
 
 
 def test_hub_patterns_expand_over_the_cache_offline_and_say_so(offline_hub):
-    said = []
-    s = resolve_series("org/tiny@step*", log=said.append)
+    s = resolve_series("org/tiny@step*")
     assert [c.step for c in s.checkpoints] == [100, 300, 2000]
-    assert any("HF_HUB_OFFLINE=1" in m and "local cache" in m for m in said)
+    assert any("HF_HUB_OFFLINE=1" in m and "local cache" in m for m in s.notes)
     s = resolve_series("org/tiny:step*")
     assert [c.name for c in s.checkpoints] == ["step40", "step120"]
 
@@ -335,3 +334,66 @@ def test_peft_missing_is_one_line(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "peft", None)
     with pytest.raises(DataError, match=r"pip install 'sftlens\[peft\]'"):
         resolve_series(ad)
+
+
+# ------------------------------------------------------------------ the verbs on these layouts
+
+
+def test_generate_table_dip_on_a_trainer_folder(trainer_run, tmp_path, run_cli):
+    out = tmp_path / "gen"
+    rc, _o, err = run_cli(
+        "generate", "-m", trainer_run, "-e", "route", "--eval-n", "2", "--n", "1",
+        "--max-new-tokens", "3", "-o", out,
+    )  # fmt: skip
+    assert rc == 0, err
+    from sftlens.core import read_jsonl
+
+    steps = sorted(
+        {(t["checkpoint"]["step"], t["id"].split("/")[1]) for t in read_jsonl(out / "traces.jsonl")}
+    )
+    assert steps == [
+        (50, "checkpoint-50"),
+        (100, "checkpoint-100"),
+        (150, "checkpoint-150"),
+        (150, "final"),
+    ]
+    rc, o, err = run_cli("dip", out / "table.parquet", "--metric", "mean_length")
+    assert rc == 0 and "qwen-sft" in o, err
+    # one by one, out of order: the same run, in step order, never `step: null`
+    out2 = tmp_path / "gen2"
+    rc, _o, err = run_cli(
+        "generate", "-m", trainer_run / "checkpoint-100", "-m", trainer_run / "checkpoint-50",
+        "-e", "route", "--eval-n", "1", "--n", "1", "--max-new-tokens", "2", "-o", out2,
+    )  # fmt: skip
+    assert rc == 0, err
+    got = {(t["model"], t["checkpoint"]["step"]) for t in read_jsonl(out2 / "traces.jsonl")}
+    assert got == {("qwen-sft", 50), ("qwen-sft", 100)}
+
+
+def test_probe_drift_on_unnamed_checkpoints(tiny_model_dir, tmp_path, run_cli):
+    for n in ("first", "second"):
+        _model(tiny_model_dir, tmp_path / "series" / n)
+    out = tmp_path / "drift"
+    rc, o, err = run_cli(
+        "probe", "drift", "-m", f"s={tmp_path / 'series'}", "-o", out, "--n-problems", "3",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "natural order" in err
+    from sftlens.core import read_parquet
+
+    assert sorted(set(read_parquet(out / "drift.parquet")["step"])) == [0, 1]
+
+
+def test_refusal_and_probe_cache_on_hub_references(offline_hub, tmp_path, run_cli):
+    out = tmp_path / "ref"
+    rc, o, err = run_cli(
+        "refusal", "org/tiny@step1*", "--out", out, "--set", "n_train=4", "--set", "n_val=4",
+        "--set", "n_eval=4", "--set", "max_new_tokens=2", "--set", "plots=false",
+    )  # fmt: skip
+    assert rc == 0, err
+    from sftlens.core import read_parquet
+
+    t = read_parquet(out / "refusal.parquet")
+    assert set(t["step"]) == {100} and set(t["model"]) == {"org/tiny"}
+    rc, _o, err = run_cli("probe", "cache", "org/tiny@step*", "-d", "x.jsonl", "-o", tmp_path / "c")
+    assert rc == 2 and "names 3 checkpoints" in err and err.count("\n") == 1

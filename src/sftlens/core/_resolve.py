@@ -31,6 +31,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 ADAPTER_CONFIG = "adapter_config.json"
+_SAID: set[str] = set()
 _SKIP_FILES = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.msgpack", "*.h5", "*.gguf")
 VERL_MERGER = "python -m verl.model_merger merge --backend fsdp"
 _STEP_NAME = re.compile(
@@ -65,6 +67,10 @@ class Series:
     name: str
     checkpoints: list[Checkpoint]
     notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
 def step_from_name(name: str) -> int | None:
@@ -440,7 +446,7 @@ def resolve_series(
             else the hub repo id).
         fetch: download hub snapshots and merge PEFT adapters so every ``path`` is a local dir
             loaders open; False only lists (``sftlens checkpoints``).
-        log: where notes go (each said once), e.g. the CLI's stderr.
+        log: where notes go (each said once per process; default: stderr).
 
     Raises:
         DataError: a path that does not exist, a folder without checkpoints, a verl step
@@ -480,8 +486,9 @@ def resolve_series(
     if fetch:
         cks = [materialize(c, log) for c in cks]
     for n in notes:
-        if log:
-            log(f"note: {n}")
+        if n not in _SAID:  # once per process, however many verbs resolve the same series
+            _SAID.add(n)
+            (log or _stderr)(f"note: {n}")
     return Series(name=name or names[0], checkpoints=cks, notes=notes)
 
 
