@@ -397,3 +397,41 @@ def test_refusal_and_probe_cache_on_hub_references(offline_hub, tmp_path, run_cl
     assert set(t["step"]) == {100} and set(t["model"]) == {"org/tiny"}
     rc, _o, err = run_cli("probe", "cache", "org/tiny@step*", "-d", "x.jsonl", "-o", tmp_path / "c")
     assert rc == 2 and "names 3 checkpoints" in err and err.count("\n") == 1
+
+
+def test_sentencepiece_only_tokenizer_loads_and_generates(tmp_path, run_cli):
+    """A model saved with only a sentencepiece ``tokenizer.model`` (no tokenizer.json)."""
+    import io
+
+    import sentencepiece as spm
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from sftlens.core import load_tokenizer
+
+    d = tmp_path / "sp-model"
+    d.mkdir()
+    buf = io.BytesIO()
+    text = ["Using the numbers 3 5 7, make 22.", "Try 7*3 = 21. That is not 22.", "No."] * 30
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text), model_writer=buf, vocab_size=60, model_type="bpe",
+        bos_id=1, eos_id=2, unk_id=0, pad_id=-1, num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    (d / "tokenizer.model").write_bytes(buf.getvalue())
+    (d / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>"})
+    )
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=60, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    tok = load_tokenizer(d)
+    assert not (d / "tokenizer.json").exists()
+    assert tok.decode(tok("make 22", add_special_tokens=False).input_ids).strip() == "make 22"
+    rc, _o, err = run_cli(
+        "generate", "-m", d, "-e", "route", "--eval-n", "1", "--n", "1", "--max-new-tokens", "2",
+        "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert rc == 0, err
