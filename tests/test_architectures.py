@@ -6,6 +6,7 @@ The full matrix is slow; the default run keeps one architecture per verb.
 from __future__ import annotations
 
 import pytest
+
 from tiny_archs import ARCHS, save_tiny
 
 ALL = list(ARCHS)
@@ -108,3 +109,29 @@ def test_probe_verbs(arch, arch_dirs, tmp_path, run_cli):
         "--n-problems", "2", "--max-new-tokens", "3", "-o", tmp_path / "steer.parquet",
     )  # fmt: skip
     assert rc == 0, err
+
+
+def test_inputs_longer_than_the_context_never_crash(tiny_tokenizer, tmp_path, run_cli):
+    """GPT-2 with 48 positions: prompts and traces longer than that are cut on purpose and
+    counted (probes) or end with finish_reason "length" (generate), never an IndexError."""
+    from sftlens.core import read_jsonl, write_jsonl
+
+    d = save_tiny("gpt2", tmp_path / "gpt2", tiny_tokenizer, n_positions=48)
+    rc, _o, err = run_cli(
+        "data", "countdown", "--n", "3", "--style", "cot", "--out", tmp_path / "cd.jsonl"
+    )
+    assert rc == 0, err
+    probs = list(read_jsonl(tmp_path / "cd.jsonl"))
+    long = [{**p, "prompt": (p["prompt"] + " ") * 4} for p in probs[:2]] + [probs[2]]
+    write_jsonl(tmp_path / "long.jsonl", long)
+    rc, _o, err = run_cli(
+        "generate", "-m", d, "-e", f"countdown@{tmp_path / 'long.jsonl'}", "--n", "1",
+        "--max-new-tokens", "64", "-o", tmp_path / "g",
+    )  # fmt: skip
+    assert rc == 0, err
+    traces = {t["problem_id"]: t for t in read_jsonl(tmp_path / "g" / "traces.jsonl")}
+    assert len(traces) == 3 and all(t["finish_reason"] == "length" for t in traces.values())
+    assert traces[probs[0]["id"]]["n_tokens"] == 0
+    rc, out, err = run_cli("probe", "cache", d, "-d", tmp_path / "cd.jsonl", "-o", tmp_path / "c")
+    assert rc == 0, err
+    assert "truncated 3 traces to the model's 48-token context" in err

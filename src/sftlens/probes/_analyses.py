@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -153,9 +154,21 @@ def cache_checkpoint(
         shard_traces=cfg.shard_traces,
         meta=info.to_dict(),
     )
+    if cache.stats.n_truncated:
+        print(
+            f"{ck.path}: truncated {cache.stats.n_truncated} traces to the model's "
+            f"{_ctx(lens)}-token context ({cache.stats.n_positions_dropped} positions "
+            "past it dropped)",
+            file=sys.stderr,
+        )
     del lens
     gc.collect()
     return cache, info.to_dict()
+
+
+def _ctx(lens: Any) -> int:
+    """The context length TransformerLens reports for a loaded model."""
+    return int(getattr(lens.cfg, "n_ctx", 0) or 0)
 
 
 def _save_directions(cache: ActivationCache, index: Any, path: Path) -> None:

@@ -112,6 +112,12 @@ def cache_cmd(
         f"cached {s.n_rows} rows from {s.n_traces} traces ({s.n_traces_skipped} already done) "
         f"x {len(hooks)} hooks -> {out}"
     )
+    if s.n_truncated:
+        typer.echo(
+            f"truncated {s.n_truncated} traces to the model's {lens.cfg.n_ctx}-token context "
+            f"({s.n_positions_dropped} positions past it dropped)",
+            err=True,
+        )
 
 
 @probe_app.command("fit")
