@@ -45,6 +45,7 @@ from sftlens.core._resolve import (
     resolve_series,
     step_from_name,
 )
+from sftlens.core._shard import parse_shard, shard_block, shard_dir, shard_file
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -61,6 +62,10 @@ __all__ = [
     "DataError",
     "Registry",
     "Series",
+    "parse_shard",
+    "shard_block",
+    "shard_dir",
+    "shard_file",
     "is_model_dir",
     "materialize",
     "resolve_one",

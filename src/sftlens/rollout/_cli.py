@@ -57,6 +57,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int | None = typer.Option(None, help="prompts per batch (hf)"),
         device: str | None = typer.Option(None, help="torch device (hf)"),
         table: bool = typer.Option(True, help="also write <out>/table.parquet"),
+        shard: str | None = typer.Option(
+            None, help="K/N: shard K of N (by checkpoint, then problem); join with `merge`"
+        ),
         set_: list[str] = typer.Option([], "--set", help="config override key=value"),
     ) -> None:
         """Sample every checkpoint on every eval set and score the completions.
@@ -72,6 +75,8 @@ def register(app: typer.Typer) -> None:
           sftlens generate -m ckpt_dir -e math@math.jsonl --n 8 --temperature 0.7
 
           sftlens generate configs/generate.yaml --set sampling.n=8
+
+          sftlens generate -m 'org/model@step*' -e countdown -o out --shard 3/8  # then: merge out
         """
         from sftlens.rollout import GenerateConfig, checkpoint_table, generate_traces, write_table
 
@@ -100,6 +105,7 @@ def register(app: typer.Typer) -> None:
             "engine": engine,
             "batch_size": batch_size,
             "device": device,
+            "shard": shard,
         }.items():
             if v is not None:
                 over[k] = v
@@ -108,9 +114,38 @@ def register(app: typer.Typer) -> None:
         cfg = GenerateConfig.load(config, overrides=_merge(over, parse_overrides(set_)))
         traces = generate_traces(cfg, log=lambda m: typer.echo(m, err=True))
         typer.echo(f"traces: {traces}")
-        if table:
+        if table and not cfg.shard:  # a shard's table is written by `sftlens merge`
             path = write_table(checkpoint_table(traces), Path(cfg.out) / TABLE_FILE)
             typer.echo(f"table: {path}")
+
+    @app.command()
+    def merge(
+        out: Path = typer.Argument(..., help="a sharded --out (folder or file) to join"),
+        table: bool = typer.Option(True, help="also write <out>/table.parquet (generate)"),
+    ) -> None:
+        """Join the shards of a `--shard K/N` job into the files a single run writes.
+
+        A folder with shard-K-of-N/ sweeps (generate) becomes <out>/traces.jsonl, problems,
+        config and table.parquet; a file whose siblings are NAME.shard-K-of-N.jsonl (tag)
+        becomes NAME.jsonl, the shards' lines in order.
+
+        Example:
+
+          sftlens merge out/                 # after: sftlens generate ... -o out --shard K/N
+
+          sftlens merge tags.jsonl           # after: sftlens tag ... --out tags.jsonl --shard K/N
+        """
+        from sftlens.rollout import checkpoint_table, write_table
+        from sftlens.rollout._sweep import merge_file_shards, merge_traces
+
+        if out.is_dir():
+            traces = merge_traces(out)
+            typer.echo(f"traces: {traces}")
+            if table:
+                path = write_table(checkpoint_table(traces), out / TABLE_FILE)
+                typer.echo(f"table: {path}")
+        else:
+            typer.echo(f"merged {merge_file_shards(out)} shards -> {out}")
 
     @app.command()
     def score(
