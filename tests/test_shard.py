@@ -75,3 +75,36 @@ def test_tag_shards_merge_to_the_single_run_byte_for_byte(tmp_path, run_cli):
     rc, _o, err = run_cli("merge", tmp_path / "tags.jsonl")
     assert rc == 0, err
     assert (tmp_path / "tags.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
+REFUSAL = ["--set", "n_train=4", "--set", "n_val=4", "--set", "n_eval=4"]
+REFUSAL += ["--set", "max_new_tokens=2", "--set", "plots=false"]
+
+
+@pytest.mark.slow
+def test_refusal_and_probe_shards_merge_to_the_single_run(series, tmp_path, run_cli):
+    from sftlens.core import read_parquet
+
+    rc, _o, err = run_cli("refusal", series, "--out", tmp_path / "r1", *REFUSAL)
+    assert rc == 0, err
+    for k in (1, 2):
+        rc, _o, err = run_cli(
+            "refusal", series, "--out", tmp_path / "r2", *REFUSAL, "--shard", f"{k}/2"
+        )
+        assert rc == 0, err
+    rc, _o, err = run_cli("merge", tmp_path / "r2")
+    assert rc == 0, err
+    name = "refusal.parquet"
+    assert (tmp_path / "r2" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
+    assert set(read_parquet(tmp_path / "r2" / name)["step"]) == {0, 10, 20}
+
+    args = ["-m", f"s={series}", "--n-problems", "3"]
+    rc, _o, err = run_cli("probe", "drift", *args, "-o", tmp_path / "d1")
+    assert rc == 0, err
+    for k in (1, 2, 3):
+        rc, _o, err = run_cli("probe", "drift", *args, "-o", tmp_path / "d2", "--shard", f"{k}/3")
+        assert rc == 0, err
+    rc, _o, err = run_cli("merge", tmp_path / "d2")
+    assert rc == 0, err
+    name = "drift.parquet"
+    assert (tmp_path / "d2" / name).read_bytes() == (tmp_path / "d1" / name).read_bytes()

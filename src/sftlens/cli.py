@@ -57,6 +57,7 @@ VERB_MODULES = (
     "sftlens.trace_tagger._cli",
     "sftlens.probes._cli",
     "sftlens.probes._refusal_cli",
+    "sftlens.probes._merge_cli",
     "sftlens.experiments._cli",
 )
 

@@ -160,6 +160,7 @@ def dead_end_cmd(
     device: str | None = typer.Option(None, help="torch device"),
     seed: int | None = typer.Option(None, help="problem and fold seed"),
     set_: list[str] = typer.Option([], "--set", help="config override key=value"),
+    shard: str | None = typer.Option(None, help="K/N: block K of the checkpoints (see `merge`)"),
 ) -> None:
     """Is "this state is a dead end" decodable at each layer before the backtrack is written?
 
@@ -178,7 +179,10 @@ def dead_end_cmd(
         device=device, seed=seed,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    table = dead_end_probe(_models(model), out, cfg)
+    table = dead_end_probe(_models(model), out, cfg, shard=shard)
+    if shard:
+        typer.echo(f"shard {shard} done; join the shards with: sftlens merge {out}")
+        return
     png = plot_probe_auroc(table, out / "dead_end_auroc.png")
     t = table[(table["metric"] == "auroc") & (table["position_kind"] == "step_end")]
     piv = t.pivot_table(index=["model", "step", "subset", "layer"], columns="probe", values="value")
@@ -288,6 +292,7 @@ def drift_cmd(
     set_: list[str] = typer.Option(
         [], "--set", help="probe config override key=value, e.g. knobs.max_number=13"
     ),
+    shard: str | None = typer.Option(None, help="K/N: block K of the checkpoints (see `merge`)"),
 ) -> None:
     """Linear CKA per layer between each checkpoint and its base, on the same inputs.
 
@@ -301,7 +306,10 @@ def drift_cmd(
     from sftlens.probes._plots import plot_drift
 
     cfg = _config(None, set_, n_problems=n_problems, layers=_ints(layers), device=device)
-    table = cka_drift(_models(model), out, cfg, base=base)
+    table = cka_drift(_models(model), out, cfg, base=base, shard=shard)
+    if shard:
+        typer.echo(f"shard {shard} done; join the shards with: sftlens merge {out}")
+        return
     plot_drift(table, out / "drift.png")
     typer.echo(
         table.pivot_table(index=["model", "step"], columns="layer", values="value")

@@ -25,6 +25,9 @@ def refusal(
     seed: int = typer.Option(None, "--seed", help="prompt sampling seed"),
     device: str = typer.Option(None, "--device", help="torch device, e.g. cpu or cuda"),
     set_: list[str] = typer.Option(None, "--set", help="config override key=value (repeatable)"),
+    shard: str = typer.Option(
+        None, "--shard", help="K/N: the base + block K of the checkpoints (join with `merge`)"
+    ),
 ) -> None:
     """Refusal direction of every checkpoint: drift from the base, AUROC, causal effects.
 
@@ -65,7 +68,7 @@ def refusal(
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value
     cfg = RefusalDirectionConfig.load(config, overrides)
-    table = refusal_report(run_or_model_dir, out, cfg)
+    table = refusal_report(run_or_model_dir, out, cfg, shard=shard)
     steps = sorted({int(s) for s in table["step"].dropna()})
     typer.echo(f"analysed {len(steps) or 1} checkpoint(s); table: {out / 'refusal.parquet'}")
     summary = table[table["metric"].isin(["refusal_rate_harmful", "cosine_to_base", "auroc"])]

@@ -26,9 +26,12 @@ from sftlens.core import (
     fingerprint,
     load_causal_lm,
     load_tokenizer,
+    parse_shard,
     read_parquet,
     resolve_one,
     resolve_series,
+    shard_block,
+    shard_dir,
     write_json,
     write_parquet,
 )
@@ -466,6 +469,7 @@ def refusal_report(
     run_or_model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     cfg: RefusalDirectionConfig | None = None,
+    shard: str | None = None,
 ) -> Any:
     """Analyse every checkpoint of a run (or one model dir) and write the results.
 
@@ -478,6 +482,8 @@ def refusal_report(
         run_or_model_dir: a run dir (``checkpoints/step-*``) or one model dir.
         out_dir: where outputs go.
         cfg: the analysis config (defaults: toy-world prompts).
+        shard: ``K/N``: the base plus block K of the other checkpoints, into
+            ``<out_dir>/shard-K-of-N/`` (join with `merge_refusal_shards`).
 
     Returns:
         The long-format table as a pandas DataFrame.
@@ -492,6 +498,11 @@ def refusal_report(
     order = [base_ckpt] + [
         c for c in ckpts if Path(c.path).resolve() != Path(base_ckpt.path).resolve()
     ]
+    part = parse_shard(shard)
+    if part:
+        # Every shard analyses the base too: the drift of its checkpoints is measured from it.
+        out = shard_dir(out, part)
+        order = [order[0]] + [order[1:][i] for i in shard_block(len(order) - 1, part)]
     reference = load_direction(cfg.reference)[0] if cfg.reference else None
     sets = load_prompt_sets(cfg)
     settings = {
@@ -566,7 +577,7 @@ def refusal_report(
             "environment": env,
         },
     )
-    if cfg.plots:
+    if cfg.plots and not part:
         from sftlens.probes._refusal_plots import plot_refusal
 
         plot_refusal(table, out / "plots")

@@ -119,35 +119,6 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"table: {path}")
 
     @app.command()
-    def merge(
-        out: Path = typer.Argument(..., help="a sharded --out (folder or file) to join"),
-        table: bool = typer.Option(True, help="also write <out>/table.parquet (generate)"),
-    ) -> None:
-        """Join the shards of a `--shard K/N` job into the files a single run writes.
-
-        A folder with shard-K-of-N/ sweeps (generate) becomes <out>/traces.jsonl, problems,
-        config and table.parquet; a file whose siblings are NAME.shard-K-of-N.jsonl (tag)
-        becomes NAME.jsonl, the shards' lines in order.
-
-        Example:
-
-          sftlens merge out/                 # after: sftlens generate ... -o out --shard K/N
-
-          sftlens merge tags.jsonl           # after: sftlens tag ... --out tags.jsonl --shard K/N
-        """
-        from sftlens.rollout import checkpoint_table, write_table
-        from sftlens.rollout._sweep import merge_file_shards, merge_traces
-
-        if out.is_dir():
-            traces = merge_traces(out)
-            typer.echo(f"traces: {traces}")
-            if table:
-                path = write_table(checkpoint_table(traces), out / TABLE_FILE)
-                typer.echo(f"table: {path}")
-        else:
-            typer.echo(f"merged {merge_file_shards(out)} shards -> {out}")
-
-    @app.command()
     def score(
         traces: Path = typer.Argument(..., help="traces JSONL"),
         out: Path = typer.Option(
