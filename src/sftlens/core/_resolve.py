@@ -178,7 +178,10 @@ def _order(cks: list[Checkpoint], where: str, notes: list[str]) -> list[Checkpoi
         if len(set(steps)) == len(steps):
             return sorted(cks, key=lambda c: (c.step, _natural_key(c.name or c.path)))
     cks = sorted(cks, key=lambda c: _natural_key(c.name or c.path))
-    if len(cks) > 1 or cks[0].step is None:
+    if len(cks) == 1 and cks[0].step is None:
+        notes.append(f"{where}: no step in its trainer state or name; it is step 0 here.")
+        return [dataclasses.replace(cks[0], step=0, step_source="order")]
+    if len(cks) > 1:
         notes.append(
             f"{where}: no step in the trainer state or names of "
             f"{', '.join(c.name or c.path for c in cks if c.step is None) or 'every checkpoint'}"
