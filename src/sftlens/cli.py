@@ -54,12 +54,14 @@ def version() -> None:
 
 # Verb modules in pipeline order; each defines register(app).
 VERB_MODULES = (
+    "sftlens.core._cli",
     "sftlens.tasks._cli",
     "sftlens.train._cli",
     "sftlens.rollout._cli",
     "sftlens.trace_tagger._cli",
     "sftlens.probes._cli",
     "sftlens.probes._refusal_cli",
+    "sftlens.probes._merge_cli",
     "sftlens.experiments._cli",
 )
 

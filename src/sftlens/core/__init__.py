@@ -51,7 +51,16 @@ from sftlens.core._manifest import (
 )
 from sftlens.core._options import out_dir, out_file
 from sftlens.core._registry import Registry
+from sftlens.core._resolve import (
+    Series,
+    is_model_dir,
+    materialize,
+    resolve_one,
+    resolve_series,
+    step_from_name,
+)
 from sftlens.core._resume import finish_resumable, input_record, start_resumable
+from sftlens.core._shard import parse_shard, shard_block, shard_dir, shard_file
 from sftlens.core._where import parse_where, where_mask
 
 __all__ = [
@@ -73,6 +82,16 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Registry",
+    "Series",
+    "parse_shard",
+    "shard_block",
+    "shard_dir",
+    "shard_file",
+    "is_model_dir",
+    "materialize",
+    "resolve_one",
+    "resolve_series",
+    "step_from_name",
     "SftlensError",
     "append_jsonl",
     "atomic_dir",

@@ -33,7 +33,13 @@ def checkpoint_dirname(step: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
-    """One checkpoint of a run (or any model dir / hub id, with step unknown)."""
+    """One checkpoint of a run (or any model dir / hub id).
+
+    ``path`` is what loaders open (a local dir once resolved); ``source`` is the reference the
+    user named when it differs (a hub id with revision, a PEFT adapter dir); ``step_source``
+    says where the step came from (see `sftlens.core.resolve_series`); ``name`` is its label in
+    listings (``checkpoint-50``, ``final``, ``step1000``).
+    """
 
     path: str
     step: int | None = None
@@ -41,15 +47,24 @@ class Checkpoint:
     tokens_seen: int | None = None
     lr: float | None = None
     loss: float | None = None
+    name: str | None = None
+    step_source: str | None = None
+    source: str | None = None
+    final: bool = False
 
     def provenance(self) -> dict[str, Any]:
-        """The ``checkpoint`` field of the Trace contract."""
-        return {
+        """The ``checkpoint`` field of the Trace contract (plus where the step came from)."""
+        out: dict[str, Any] = {
             "path": self.path,
             "step": self.step,
             "epoch": self.epoch,
             "tokens_seen": self.tokens_seen,
         }
+        if self.step_source not in (None, "trainer_state"):
+            out["step_source"] = self.step_source
+        if self.source and self.source != self.path:
+            out["source"] = self.source
+        return out
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -172,26 +187,32 @@ def check_model_dir(path: str | os.PathLike) -> None:
 def load_tokenizer(path: str | os.PathLike) -> Any:
     """Load a checkpoint's tokenizer.
 
-    Our own tokenizers are loaded with `PreTrainedTokenizerFast` (AutoTokenizer can silently
-    pick another class from ``config.json``'s model type). A directory without tokenizer files
-    is a `DataError`; a hub id falls back to `AutoTokenizer`.
+    A dir with ``tokenizer.json`` (ours, and most HF models) is loaded with
+    `PreTrainedTokenizerFast` (AutoTokenizer can silently pick another class from
+    ``config.json``'s model type); one with only a sentencepiece ``tokenizer.model`` or
+    tiktoken-style files goes through `AutoTokenizer` with remote code off. A directory without
+    tokenizer files is a `DataError`; a hub id falls back to `AutoTokenizer`.
     """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     p = Path(path)
     if p.is_dir():
-        if not (p / "tokenizer.json").is_file():
+        if (p / "tokenizer.json").is_file():
+            try:
+                tok = PreTrainedTokenizerFast.from_pretrained(str(p))
+            except Exception as e:  # tokenizers raises a bare Exception for a corrupt file
+                msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+                raise DataError(
+                    f"{p / 'tokenizer.json'}: not a readable tokenizer ({msg}); re-save it."
+                ) from None
+        elif (p / "tokenizer.model").is_file() or any(p.glob("*.tiktoken")):
+            tok = AutoTokenizer.from_pretrained(str(p), trust_remote_code=False)
+        else:
             raise DataError(
-                f"{p}: no tokenizer.json in the model directory; save the tokenizer with the "
-                "model (tokenizer.save_pretrained(dir))."
+                f"{p}: no tokenizer in the model directory (tokenizer.json, sentencepiece "
+                "tokenizer.model or *.tiktoken); save it with the model "
+                "(tokenizer.save_pretrained(dir))."
             )
-        try:
-            tok = PreTrainedTokenizerFast.from_pretrained(str(p))
-        except Exception as e:  # tokenizers raises a bare Exception for a corrupt file
-            msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-            raise DataError(
-                f"{p / 'tokenizer.json'}: not a readable tokenizer ({msg}); re-save it."
-            ) from None
     else:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     if tok.pad_token is None:

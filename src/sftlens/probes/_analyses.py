@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,15 @@ from sftlens.core import (
     DataError,
     check_model_dir,
     checkpoint_dirname,
-    find_checkpoints,
     option,
+    parse_shard,
     read_json,
     read_jsonl,
+    read_parquet,
+    resolve_one,
+    resolve_series,
+    shard_block,
+    shard_dir,
     write_json,
     write_parquet,
 )
@@ -123,7 +129,7 @@ def model_checkpoints(
     """``(model name, checkpoint)`` pairs for every model dir (run or single checkpoint)."""
     pairs = []
     for name, path in models.items():
-        cks = find_checkpoints(path)
+        cks = resolve_series(path).checkpoints
         if steps:
             cks = [c for c in cks if c.step in set(steps)]
             if not cks:
@@ -135,7 +141,9 @@ def model_checkpoints(
 
 
 def _ckpt_dir(out: Path, model: str, ck: Checkpoint) -> Path:
-    return out / model / (checkpoint_dirname(ck.step) if ck.step is not None else "model")
+    if ck.final or ck.step is None:  # a run's final model may share its last step
+        return out / model / ("final" if ck.final else "model")
+    return out / model / checkpoint_dirname(ck.step)
 
 
 def cache_checkpoint(
@@ -157,9 +165,21 @@ def cache_checkpoint(
         shard_traces=cfg.shard_traces,
         meta=info.to_dict(),
     )
+    if cache.stats.n_truncated:
+        print(
+            f"{ck.path}: truncated {cache.stats.n_truncated} traces to the model's "
+            f"{_ctx(lens)}-token context ({cache.stats.n_positions_dropped} positions "
+            "past it dropped)",
+            file=sys.stderr,
+        )
     del lens
     gc.collect()
     return cache, info.to_dict()
+
+
+def _ctx(lens: Any) -> int:
+    """The context length TransformerLens reports for a loaded model."""
+    return int(getattr(lens.cfg, "n_ctx", 0) or 0)
 
 
 def _save_directions(cache: ActivationCache, index: Any, path: Path) -> None:
@@ -192,6 +212,7 @@ def dead_end_probe(
     out_dir: str | os.PathLike,
     cfg: ProbeConfig | None = None,
     examples: list[dict] | None = None,
+    shard: str | None = None,
 ) -> Any:
     """Probe every checkpoint of every model for "the current state is a dead end".
 
@@ -208,6 +229,8 @@ def dead_end_probe(
             ``probe.parquet`` exists is skipped.
         cfg: settings (defaults: all layers, ``resid_post``, 200 eval problems).
         examples: rendered examples to use instead of generating Countdown problems.
+        shard: ``K/N``: only block K of the (model, checkpoint) pairs, into
+            ``<out_dir>/shard-K-of-N/`` (join with `merge_shard_tables`).
 
     Returns:
         The long table (also ``dead_end.parquet`` / ``.csv``): `fit_probes` columns plus
@@ -217,9 +240,10 @@ def dead_end_probe(
 
     cfg = cfg or ProbeConfig()
     cfg.validate()
-    out = Path(out_dir)
-    # Every model folder is checked before the output folder appears.
     pairs = model_checkpoints(models, cfg.steps)
+    part = parse_shard(shard)
+    out = shard_dir(out_dir, part) if part else Path(out_dir)
+    pairs = [pairs[i] for i in shard_block(len(pairs), part)]
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     if examples is None:
@@ -394,6 +418,7 @@ def cka_drift(
     cfg: ProbeConfig | None = None,
     base: str | os.PathLike | None = None,
     examples: list[dict] | None = None,
+    shard: str | None = None,
 ) -> Any:
     """Linear CKA per layer between each checkpoint and its base, on the same inputs.
 
@@ -406,6 +431,8 @@ def cka_drift(
         cfg: settings; ``cfg.steps`` restricts the checkpoints compared.
         base: the base model dir for every model (default: each run's earliest checkpoint).
         examples: rendered examples instead of generated problems.
+        shard: ``K/N``: only block K of the (model, checkpoint) pairs, into
+            ``<out_dir>/shard-K-of-N/`` (each shard caches the bases it needs).
 
     Returns:
         Long table ``model, step, base, hook, layer, metric ("cka"), value``.
@@ -415,23 +442,28 @@ def cka_drift(
 
     cfg = cfg or ProbeConfig()
     cfg.validate()
-    out = Path(out_dir)
-    # Every model (and the base) is checked before any work or output.
-    found = {model: [ck for _, ck in model_checkpoints({model: path})] for model, path in
-             models.items()}  # fmt: skip
-    base_cks = [ck for _, ck in model_checkpoints({"base": base})] if base else None
+    part = parse_shard(shard)
+    out = shard_dir(out_dir, part) if part else Path(out_dir)
     if examples is None:
         examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
     step_cfg = dataclasses.replace(cfg, kinds=["step_end"])
+    series = {m: resolve_series(p).checkpoints for m, p in models.items()}
+    # Every model (and the base) is checked before any work or output.
+    pairs = model_checkpoints(models, cfg.steps)
+    base_first = resolve_one(base, first=True) if base else None
+    if base_first is not None:
+        check_model_dir(base_first.path)
+    mine = {(m, c.path) for m, c in (pairs[i] for i in shard_block(len(pairs), part))}
     rows = []
-    for model in models:
-        cks = found[model]
-        base_ck = base_cks[0] if base_cks else cks[0]
+    for model, cks in series.items():
+        wanted = [c for c in cks if (model, c.path) in mine]
+        if not wanted:
+            continue
+        base_ck = base_first if base_first is not None else cks[0]
         base_cache, _ = cache_checkpoint(
             base_ck, examples, _ckpt_dir(out / "drift_base", model, base_ck), step_cfg
         )
         bidx = base_cache.index
-        wanted = [c for c in cks if not cfg.steps or c.step in set(cfg.steps)]
         for ck in wanted:
             d = _ckpt_dir(out / "drift", model, ck)
             cache, _ = cache_checkpoint(ck, examples, d, step_cfg)
@@ -462,6 +494,7 @@ def cka_drift(
                     }
                 )
     table = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
     write_parquet(table, out / DRIFT_TABLE)
     table.to_csv(out / DRIFT_TABLE.replace(".parquet", ".csv"), index=False)
     return table
@@ -470,3 +503,23 @@ def cka_drift(
 def read_lens_info(ckpt_out: str | os.PathLike) -> dict:
     """The `LensInfo` recorded beside a checkpoint's probe results."""
     return read_json(Path(ckpt_out) / LENS_FILE)
+
+
+def merge_shard_tables(out_dir: str | os.PathLike, table: str) -> Any:
+    """Join ``<out_dir>/shard-K-of-N/<table>`` (K = 1..N) into ``<out_dir>/<table>`` (+ CSV),
+    the rows in shard order: the table a single run writes."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    shards = sorted(out.glob("shard-*-of-*"), key=lambda d: int(d.name.split("-")[1]))
+    total = int(shards[0].name.split("-")[-1]) if shards else 0
+    want = [out / f"shard-{k}-of-{total}" / table for k in range(1, total + 1)]
+    missing = [p for p in want if not p.is_file()]
+    if not shards or missing:
+        raise DataError(
+            f"{missing[0] if missing else out}: shard output missing; run every --shard K/N first."
+        )
+    merged = pd.concat([read_parquet(p) for p in want], ignore_index=True)
+    write_parquet(merged, out / table)
+    merged.to_csv(out / table.replace(".parquet", ".csv"), index=False)
+    return merged

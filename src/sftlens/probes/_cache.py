@@ -84,6 +84,8 @@ class CacheStats:
     n_traces_skipped: int = 0
     peak_buffer_bytes: int = 0
     peak_buffer_rows: int = 0
+    n_truncated: int = 0
+    n_positions_dropped: int = 0
 
 
 class ActivationCache:
@@ -280,6 +282,9 @@ def cache_activations(
     stats = cache.stats
     stats.n_traces_skipped = 0
     stop = max(hook_layer(h) for h in hooks) + 1
+    # Sequences longer than the model's context are cut to it on purpose, and counted: the
+    # positions past it have no activations (a learned position table has no row for them).
+    n_ctx = int(getattr(lens.cfg, "n_ctx", 0) or 0)
     if pad_id is None:
         tok = getattr(lens, "tokenizer", None)
         pad_id = getattr(tok, "pad_token_id", None) or 0
@@ -287,6 +292,7 @@ def cache_activations(
     for shard_items in _chunks(items, shard_traces):
         todo = [it for it in shard_items if it.trace_id not in done]
         stats.n_traces_skipped += len(shard_items) - len(todo)
+        todo = [_fit_context(it, n_ctx, stats) for it in todo]
         todo = [it for it in todo if it.positions]
         if not todo:
             continue
@@ -327,6 +333,21 @@ def cache_activations(
 
     _write_index(out, cache.shards())
     return cache
+
+
+def _fit_context(it: CacheItem, n_ctx: int, stats: CacheStats) -> CacheItem:
+    """`it` cut to the first `n_ctx` tokens (positions past them dropped), counted in stats."""
+    if not n_ctx or len(it.input_ids) <= n_ctx:
+        return it
+    keep = [i for i, p in enumerate(it.positions) if p < n_ctx]
+    stats.n_truncated += 1
+    stats.n_positions_dropped += len(it.positions) - len(keep)
+    return dataclasses.replace(
+        it,
+        input_ids=it.input_ids[:n_ctx],
+        positions=[it.positions[i] for i in keep],
+        rows=[it.rows[i] for i in keep],
+    )
 
 
 def _write_index(out: Path, shards: list[dict]) -> None:

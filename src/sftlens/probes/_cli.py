@@ -20,12 +20,21 @@ probe_app = typer.Typer(
 
 
 def _models(specs: list[str]) -> dict[str, str]:
-    """``name=path`` or ``path`` (named after the folder) -> ``{name: path}``."""
+    """``name=ref`` or ``ref`` (named after the run folder or hub repo) -> ``{name: ref}``.
+
+    A ref is anything `sftlens checkpoints` lists: a run dir, an HF Trainer or verl output
+    folder, a PEFT adapter, a hub id with ``@rev``/``:subfolder`` or a pattern.
+    """
     if not specs:
         raise ConfigError("no model given; pass --model NAME=RUN_DIR (repeatable).")
     out: dict[str, str] = {}
     for s in specs:
-        name, path = s.split("=", 1) if "=" in s else (Path(s).name, s)
+        if "=" in s:
+            name, path = s.split("=", 1)
+        elif Path(s).exists():
+            name, path = Path(s).resolve().name, s
+        else:  # a hub id: the repo, without revision or subfolder
+            name, path = s.split("@")[0].split(":")[0], s
         if name in out:
             raise ConfigError(f"--model {s}: the name {name!r} is used twice; name them NAME=DIR.")
         out[name] = path
@@ -61,7 +70,7 @@ def _config(config: Path | None, overrides: list[str], **flags):
 
 @probe_app.command("cache")
 def cache_cmd(
-    checkpoint: str = typer.Argument(..., help="checkpoint dir (with tokenizer)"),
+    checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id (@rev, :subfolder)"),
     data: Path = typer.Option(..., "--data", "-d", help="rendered examples JSONL (cot, events)"),
     out: Path = typer.Option(
         ..., "--out", "-o", callback=out_dir, help="cache directory (resumed if it exists)"
@@ -81,12 +90,14 @@ def cache_cmd(
 
       sftlens probe cache runs/toy/models/strong/checkpoints/step-000400 -d cd.jsonl -o cache/
     """
-    from sftlens.core import read_jsonl
+    from sftlens.core import read_jsonl, resolve_one
     from sftlens.probes._cache import cache_activations
     from sftlens.probes._datasets import dead_end_items
     from sftlens.probes._lens import hook_names, load_lens
 
-    lens, tok, info = load_lens(checkpoint, device=device)
+    lens, tok, info = load_lens(
+        resolve_one(checkpoint, log=lambda m: typer.echo(m, err=True)).path, device=device
+    )
     hooks = hook_names(hook, _ints(layers) or range(info.n_layers))
     examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
     cache = cache_activations(
@@ -103,6 +114,12 @@ def cache_cmd(
         f"cached {s.n_rows} rows from {s.n_traces} traces ({s.n_traces_skipped} already done) "
         f"x {len(hooks)} hooks -> {out}"
     )
+    if s.n_truncated:
+        typer.echo(
+            f"truncated {s.n_truncated} traces to the model's {lens.cfg.n_ctx}-token context "
+            f"({s.n_positions_dropped} positions past it dropped)",
+            err=True,
+        )
 
 
 @probe_app.command("fit")
@@ -140,7 +157,9 @@ def fit_cmd(
 
 @probe_app.command("dead-end")
 def dead_end_cmd(
-    model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", callback=out_dir, help="output folder"),
     config: Path | None = typer.Option(None, help="YAML ProbeConfig"),
     n_problems: int | None = typer.Option(None, help="Countdown eval problems"),
@@ -149,6 +168,7 @@ def dead_end_cmd(
     device: str | None = typer.Option(None, help="torch device"),
     seed: int | None = typer.Option(None, help="problem and fold seed"),
     set_: list[str] = typer.Option([], "--set", help="config override key=value"),
+    shard: str | None = typer.Option(None, help="K/N: block K of the checkpoints (see `merge`)"),
 ) -> None:
     """Is "this state is a dead end" decodable at each layer before the backtrack is written?
 
@@ -166,7 +186,10 @@ def dead_end_cmd(
         config, set_, n_problems=n_problems, layers=_ints(layers), steps=_ints(steps),
         device=device, seed=seed,
     )  # fmt: skip
-    table = dead_end_probe(_models(model), out, cfg)
+    table = dead_end_probe(_models(model), out, cfg, shard=shard)
+    if shard:
+        typer.echo(f"shard {shard} done; join the shards with: sftlens merge {out}")
+        return
     png = plot_probe_auroc(table, out / "dead_end_auroc.png")
     t = table[(table["metric"] == "auroc") & (table["position_kind"] == "step_end")]
     piv = t.pivot_table(index=["model", "step", "subset", "layer"], columns="probe", values="value")
@@ -199,7 +222,7 @@ def appropriateness_cmd(
 
 @probe_app.command("steer")
 def steer_cmd(
-    checkpoint: str = typer.Argument(..., help="checkpoint dir to steer"),
+    checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id to steer"),
     directions: Path = typer.Option(
         ..., "--directions", help="directions.safetensors (or its folder)"
     ),
@@ -253,8 +276,10 @@ def steer_cmd(
                 + (f" with eval_set {eval_set!r}" if eval_set else "")
                 + "; point --problems at a Countdown problems file."
             )
+    from sftlens.core import resolve_one
+
     table = causal_check(
-        checkpoint, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
+        resolve_one(checkpoint).path, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
         seed=seed, max_new_tokens=max_new_tokens, device=device, out=out,
     )  # fmt: skip
     typer.echo(
@@ -264,10 +289,12 @@ def steer_cmd(
 
 @probe_app.command("drift")
 def drift_cmd(
-    model: list[str] = typer.Option([], "--model", "-m", help="NAME=RUN_DIR (repeatable)"),
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", callback=out_dir, help="output folder"),
     base: str | None = typer.Option(
-        None, help="base model dir (default: each run's first checkpoint)"
+        None, help="base model dir or hub id (default: each run's first checkpoint)"
     ),
     n_problems: int = typer.Option(100, help="Countdown eval problems (the shared inputs)"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),
@@ -275,6 +302,7 @@ def drift_cmd(
     set_: list[str] = typer.Option(
         [], "--set", help="probe config override key=value, e.g. knobs.max_number=13"
     ),
+    shard: str | None = typer.Option(None, help="K/N: block K of the checkpoints (see `merge`)"),
 ) -> None:
     """Linear CKA per layer between each checkpoint and its base, on the same inputs.
 
@@ -288,7 +316,10 @@ def drift_cmd(
     from sftlens.probes._plots import plot_drift
 
     cfg = _config(None, set_, n_problems=n_problems, layers=_ints(layers), device=device)
-    table = cka_drift(_models(model), out, cfg, base=base)
+    table = cka_drift(_models(model), out, cfg, base=base, shard=shard)
+    if shard:
+        typer.echo(f"shard {shard} done; join the shards with: sftlens merge {out}")
+        return
     plot_drift(table, out / "drift.png")
     typer.echo(
         table.pivot_table(index=["model", "step"], columns="layer", values="value")

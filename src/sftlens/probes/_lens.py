@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, check_model_dir, load_tokenizer, read_checkpoint
+from sftlens.core import DataError, check_model_dir, load_tokenizer, read_checkpoint, read_json
 
 RESID_POST = "blocks.{layer}.hook_resid_post"
 RESID_PRE = "blocks.{layer}.hook_resid_pre"
@@ -73,6 +73,15 @@ def hook_layer(name: str) -> int:
     return int(parts[1])
 
 
+def _architecture(p: Path) -> str:
+    """``LlamaForCausalLM (llama)`` from a model dir's config, for error messages."""
+    try:
+        conf = read_json(p / "config.json")
+        return f"{(conf.get('architectures') or ['?'])[0]} ({conf.get('model_type', '?')})"
+    except Exception:
+        return "(unknown: no readable config.json)"
+
+
 def load_lens(
     path: str | os.PathLike,
     device: str = "cpu",
@@ -103,16 +112,18 @@ def load_lens(
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise DataError(f"dtype {dtype!r} unknown; use float32, bfloat16 or float16.")
-    if hf_model is not None:
-        mode = "hf_model"
-        bridge = TransformerBridge.boot_transformers(
-            str(path), hf_model=hf_model, tokenizer=tok, device=device
-        )
-    else:
-        mode = "boot_transformers"
-        bridge = TransformerBridge.boot_transformers(
-            str(path), tokenizer=tok, device=device, dtype=torch_dtype
-        )
+    mode = "hf_model" if hf_model is not None else "boot_transformers"
+    kw = {"hf_model": hf_model} if hf_model is not None else {"dtype": torch_dtype}
+    try:
+        bridge = TransformerBridge.boot_transformers(str(path), tokenizer=tok, device=device, **kw)
+    except (ValueError, KeyError, NotImplementedError, AttributeError) as e:
+        # TransformerLens maps architectures one by one; an unmapped one fails deep inside.
+        arch = _architecture(p)
+        raise DataError(
+            f"{path}: TransformerLens {transformer_lens_version()} cannot load architecture "
+            f"{arch} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
+            "probe a supported architecture or upgrade transformer-lens."
+        ) from None
     # print_details=False: TransformerLens otherwise prints "Moving model to device" per load.
     bridge = bridge.to(device=device, dtype=torch_dtype, print_details=False).eval()
     ckpt = read_checkpoint(path) if p.is_dir() else None

@@ -10,12 +10,16 @@ from sftlens.core import out_dir
 
 
 def refusal(
-    run_or_model_dir: Path = typer.Argument(..., help="run dir (checkpoints/step-*) or model dir"),
+    run_or_model_dir: str = typer.Argument(
+        ..., help="run dir, checkpoint dir, trainer/verl output, hub id (@rev, :subfolder)"
+    ),
     out: Path = typer.Option(..., "--out", callback=out_dir, help="output directory"),
     harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
     harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
     config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),
-    base: Path = typer.Option(None, "--base", help="base model dir (default: lowest step)"),
+    base: str = typer.Option(
+        None, "--base", help="base model dir or hub id (default: lowest step)"
+    ),
     reference: Path = typer.Option(None, "--reference", help="saved direction to compare to"),
     template: str = typer.Option(
         None, "--template", help="auto | chat | plain | '..{instruction}..'"
@@ -23,6 +27,9 @@ def refusal(
     seed: int = typer.Option(None, "--seed", help="prompt sampling seed"),
     device: str = typer.Option(None, "--device", help="torch device, e.g. cpu or cuda"),
     set_: list[str] = typer.Option(None, "--set", help="config override key=value (repeatable)"),
+    shard: str = typer.Option(
+        None, "--shard", help="K/N: the base + block K of the checkpoints (join with `merge`)"
+    ),
 ) -> None:
     """Refusal direction of every checkpoint: drift from the base, AUROC, causal effects.
 
@@ -32,6 +39,9 @@ def refusal(
     direction, the AUROC of its projection on held-out prompts, and refusal rates from greedy
     generations, plain, under directional ablation (harmful prompts) and under activation
     addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used.
+
+    RUN_OR_MODEL_DIR is any reference `sftlens checkpoints` lists (an HF Trainer or verl output
+    folder, a PEFT adapter, org/model@step*, ...).
 
     Writes OUT/directions/step-NNNNNN.safetensors, OUT/refusal.parquet (long format), plots
     with their CSVs, config.yaml and manifest.json. Rerunning skips finished checkpoints.
@@ -60,7 +70,7 @@ def refusal(
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value
     cfg = RefusalDirectionConfig.load(config, overrides)
-    table = refusal_report(run_or_model_dir, out, cfg)
+    table = refusal_report(run_or_model_dir, out, cfg, shard=shard)
     steps = sorted({int(s) for s in table["step"].dropna()})
     typer.echo(f"analysed {len(steps) or 1} checkpoint(s); table: {out / 'refusal.parquet'}")
     summary = table[table["metric"].isin(["refusal_rate_harmful", "cosine_to_base", "auroc"])]

@@ -25,12 +25,15 @@ from sftlens.core import (
     check_model_dir,
     checkpoint_dirname,
     environment,
-    find_checkpoints,
     fingerprint,
     load_causal_lm,
     load_tokenizer,
-    read_checkpoint,
+    parse_shard,
     read_parquet,
+    resolve_one,
+    resolve_series,
+    shard_block,
+    shard_dir,
     write_json,
     write_parquet,
 )
@@ -456,21 +459,17 @@ def load_direction(path: str | os.PathLike) -> tuple[Any, dict[str, str], Any]:
 # --------------------------------------------------------------------------- every checkpoint
 
 
-def _model_name(ckpt: Checkpoint, cfg: RefusalDirectionConfig) -> str:
-    if cfg.model_name:
-        return cfg.model_name
-    p = Path(ckpt.path)
-    return p.parent.parent.name if p.parent.name == "checkpoints" else p.name
-
-
 def _file_stem(ckpt: Checkpoint) -> str:
-    return checkpoint_dirname(ckpt.step) if ckpt.step is not None else Path(ckpt.path).name
+    if ckpt.final or ckpt.step is None:  # a run's final model may share its last step
+        return "final" if ckpt.final else Path(ckpt.path).name
+    return checkpoint_dirname(ckpt.step)
 
 
 def refusal_report(
     run_or_model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     cfg: RefusalDirectionConfig | None = None,
+    shard: str | None = None,
 ) -> Any:
     """Analyse every checkpoint of a run (or one model dir) and write the results.
 
@@ -483,6 +482,8 @@ def refusal_report(
         run_or_model_dir: a run dir (``checkpoints/step-*``) or one model dir.
         out_dir: where outputs go.
         cfg: the analysis config (defaults: toy-world prompts).
+        shard: ``K/N``: the base plus block K of the other checkpoints, into
+            ``<out_dir>/shard-K-of-N/`` (join with `merge_refusal_shards`).
 
     Returns:
         The long-format table as a pandas DataFrame.
@@ -491,13 +492,17 @@ def refusal_report(
 
     cfg = cfg or RefusalDirectionConfig()
     out = Path(out_dir)
-    ckpts = find_checkpoints(run_or_model_dir)
-    base_ckpt = read_checkpoint(cfg.base) if cfg.base else ckpts[0]
-    if cfg.base and not (Path(cfg.base) / "config.json").is_file():
-        raise DataError(f"base: {cfg.base} is not a model directory (no config.json).")
+    series = resolve_series(run_or_model_dir, name=cfg.model_name or None)
+    ckpts = series.checkpoints
+    base_ckpt = resolve_one(cfg.base, first=True) if cfg.base else ckpts[0]
     order = [base_ckpt] + [
         c for c in ckpts if Path(c.path).resolve() != Path(base_ckpt.path).resolve()
     ]
+    part = parse_shard(shard)
+    if part:
+        # Every shard analyses the base too: the drift of its checkpoints is measured from it.
+        out = shard_dir(out, part)
+        order = [order[0]] + [order[1:][i] for i in shard_block(len(order) - 1, part)]
     reference = load_direction(cfg.reference)[0] if cfg.reference else None
     sets = load_prompt_sets(cfg)
     settings = {
@@ -533,7 +538,7 @@ def refusal_report(
             if i == 0:
                 base_info = (res.directions.mean_diffs, res.selection.position, res.selection.layer)
             part = pd.DataFrame(res.rows)
-            part.insert(0, "model", _model_name(ckpt, cfg))
+            part.insert(0, "model", series.name)
             part.insert(1, "step", ckpt.step)
             part.insert(2, "checkpoint", ckpt.path)
             part.insert(3, "task", TASK)
@@ -546,7 +551,7 @@ def refusal_report(
                 dpath,
                 res,
                 {
-                    "model": _model_name(ckpt, cfg),
+                    "model": series.name,
                     "checkpoint": ckpt.path,
                     "step": ckpt.step,
                     "base": base_ckpt.path,
@@ -575,7 +580,7 @@ def refusal_report(
             "environment": env,
         },
     )
-    if cfg.plots:
+    if cfg.plots and not part:
         from sftlens.probes._refusal_plots import plot_refusal
 
         plot_refusal(table, out / "plots")

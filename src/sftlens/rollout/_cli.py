@@ -59,6 +59,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int | None = typer.Option(None, help="prompts per batch (hf)"),
         device: str | None = typer.Option(None, help="torch device (hf)"),
         table: bool = typer.Option(True, help="also write <out>/table.parquet"),
+        shard: str | None = typer.Option(
+            None, help="K/N: shard K of N (by checkpoint, then problem); join with `merge`"
+        ),
         set_: list[str] = typer.Option([], "--set", help="config override key=value"),
     ) -> None:
         """Sample every checkpoint on every eval set and score the completions.
@@ -74,6 +77,8 @@ def register(app: typer.Typer) -> None:
           sftlens generate -m ckpt_dir -e math@math.jsonl --n 8 --temperature 0.7
 
           sftlens generate configs/generate.yaml --set sampling.n=8
+
+          sftlens generate -m 'org/model@step*' -e countdown -o out --shard 3/8  # then: merge out
         """
         from sftlens.rollout import GenerateConfig, checkpoint_table, generate_traces, write_table
 
@@ -102,6 +107,7 @@ def register(app: typer.Typer) -> None:
             "engine": engine,
             "batch_size": batch_size,
             "device": device,
+            "shard": shard,
         }.items():
             if v is not None:
                 over[k] = v
@@ -110,7 +116,7 @@ def register(app: typer.Typer) -> None:
         cfg = GenerateConfig.load(config, overrides=_merge(over, parse_overrides(set_)))
         traces = generate_traces(cfg, log=lambda m: typer.echo(m, err=True))
         typer.echo(f"traces: {traces}")
-        if table:
+        if table and not cfg.shard:  # a shard's table is written by `sftlens merge`
             path = write_table(checkpoint_table(traces), Path(cfg.out) / TABLE_FILE)
             typer.echo(f"table: {path}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from sftlens.core import Config, ConfigError, option
+from sftlens.core import Config, ConfigError, option, parse_shard
 
 # Phrases whose presence (case-insensitive, curly apostrophes normalised) marks a refusal.
 DEFAULT_REFUSAL_PHRASES = [
@@ -145,8 +145,12 @@ class GenerateConfig(Config):
     dtype: str = option("auto", "auto | float32 | bfloat16 | float16")
     chat: bool | None = option(None, "format prompts with the chat template (null = if present)")
     out: str = option("traces", "output directory (traces.jsonl, config, problems)")
+    shard: str = option(
+        "", "K/N: do shard K of N (by checkpoint, then by problem) into <out>/shard-K-of-N/"
+    )
 
     def validate(self) -> None:
+        parse_shard(self.shard)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size = {self.batch_size}: must be at least 1.")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):

@@ -96,9 +96,14 @@ def _curve(table: Any, metric: str, model: str | None, task: str | None) -> tupl
             model = want
         else:
             task = want
-    df = df[df["step"].notna()].sort_values("step")
+    df = df[df["step"].notna()].sort_values("step", kind="stable")
     if df["step"].duplicated().any():
-        raise ConfigError("the curve has two points at one step; filter the table to one model.")
+        if "checkpoint" not in df.columns or df["checkpoint"].duplicated().any():
+            raise ConfigError(
+                "the curve has two points at one step; filter the table to one model."
+            )
+        # A run's final model saved at its last checkpoint's step: one point per step.
+        df = df.drop_duplicates("step", keep="first")
     return df, model, task
 
 
@@ -179,4 +184,9 @@ def detect_dips(table: Any, metric: str = "accuracy", direction: str = "down") -
             continue
         d = detect_dip(df, metric, model=model, task=task, direction=direction)
         rows.append({**d.to_dict(), "summary": d.describe()})
+    if not rows:
+        raise ConfigError(
+            f"metric {metric!r}: no checkpoint in the table has a step, so there is no curve; "
+            "resolve the models with `sftlens checkpoints` to see their steps."
+        )
     return pd.DataFrame(rows)

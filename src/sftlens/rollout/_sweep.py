@@ -25,11 +25,17 @@ from sftlens.core import (
     ConfigError,
     DataError,
     append_jsonl,
+    atomic_path,
     check_input,
     check_model_dir,
     check_output,
-    find_checkpoints,
+    parse_shard,
+    read_json,
     read_jsonl,
+    resolve_series,
+    shard_block,
+    shard_dir,
+    write_json,
     write_jsonl,
 )
 from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
@@ -42,11 +48,13 @@ __all__ = [
     "PROBLEMS_FILE",
     "TRACES_FILE",
     "generate_traces",
+    "merge_traces",
     "load_eval_set",
     "resolve_model",
 ]
 
 TRACES_FILE = "traces.jsonl"
+SHARD_FILE = "shard.json"
 CONFIG_FILE = "generate_config.yaml"
 PROBLEMS_FILE = "problems.jsonl"
 # Sampling keys that must match for an existing trace to count as done (n may grow).
@@ -111,20 +119,12 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
     return out
 
 
-def resolve_model(spec: ModelSpec) -> tuple[str, list[Checkpoint]]:
-    """(model name, checkpoints by step) for a run dir, a model dir or a hub id."""
-    p = Path(spec.path)
-    if p.exists():
-        ckpts = find_checkpoints(p)
-        if (p / "config.json").is_file():
-            default = p.parent.parent.name if p.parent.name == "checkpoints" else p.name
-        else:
-            default = p.parent.name if p.name == "checkpoints" else p.name
-    elif spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1:
-        raise DataError(f"{spec.path}: no such run or model directory; check the path.")
-    else:  # a hub id such as Qwen/Qwen3-0.6B-Base
-        ckpts = [Checkpoint(path=spec.path)]
-        default = spec.path
+def resolve_model(
+    spec: ModelSpec, log: Callable[[str], None] | None = None
+) -> tuple[str, list[Checkpoint]]:
+    """(model name, checkpoints by step) for any reference `sftlens.core.resolve_series` reads."""
+    series = resolve_series(spec.path, name=spec.name or None, log=log)
+    ckpts = series.checkpoints
     if spec.steps:
         have = {c.step for c in ckpts}
         missing = [s for s in spec.steps if s not in have]
@@ -134,7 +134,19 @@ def resolve_model(spec: ModelSpec) -> tuple[str, list[Checkpoint]]:
                 f"{', '.join(str(s) for s in sorted(x for x in have if x is not None))}."
             )
         ckpts = [c for c in ckpts if c.step in set(spec.steps)]
-    return spec.name or default, ckpts
+    return series.name, ckpts
+
+
+def _group(models: list[tuple[str, list[Checkpoint]]]) -> list[tuple[str, list[Checkpoint]]]:
+    """One series per model name: checkpoints given one by one (``-m run/checkpoint-50 -m
+    run/checkpoint-100``) join their run's series, in step order."""
+    out: dict[str, list[Checkpoint]] = {}
+    for name, cks in models:
+        out.setdefault(name, []).extend(cks)
+    return [
+        (n, sorted(cks, key=lambda c: (c.step is None, c.step or 0, c.final)))
+        for n, cks in out.items()
+    ]
 
 
 def _sampling_record(cfg: GenerateConfig) -> dict:
@@ -209,11 +221,22 @@ def generate_traces(
 
     for task in sorted({p["task"] for _lab, ps in sets for p in ps}):
         get_task(task)
-    models = [resolve_model(m) for m in cfg.models]
+    models = _group([resolve_model(m, say) for m in cfg.models])
     # Weights are checked (headers only) before the output folder appears.
     for _name, ckpts in models:
         for ck in ckpts:
             check_model_dir(ck.path)
+    units = [(name, ck) for name, ckpts in models for ck in ckpts]
+    order = [(lab, p["id"]) for lab, ps in sets for p in ps]
+    shard = parse_shard(cfg.shard)
+    picked = set(order)
+    if shard:
+        # By checkpoint when there are enough of them, else by problem within each.
+        out = shard_dir(cfg.out, shard)
+        if len(units) >= shard[1]:
+            units = [units[i] for i in shard_block(len(units), shard)]
+        else:
+            picked = {order[i] for i in shard_block(len(order), shard)}
     check_output(out, folder=True)
     traces = out / TRACES_FILE
     sampling = _sampling_record(cfg)
@@ -222,6 +245,15 @@ def generate_traces(
     # Inputs are valid: only now does the output folder appear.
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
+    if shard:
+        write_json(
+            out / SHARD_FILE,
+            {
+                "shard": list(shard),
+                "checkpoints": [[n, c.path] for n, cks in models for c in cks],
+                "problems": [list(x) for x in order],
+            },
+        )
     write_jsonl(out / PROBLEMS_FILE, ({**p, "eval_set": lab} for lab, ps in sets for p in ps))
     make = engine_factory or (
         lambda path: make_engine(
@@ -231,26 +263,74 @@ def generate_traces(
     # Batches of several engine batches: the hf engine sorts each chunk by prompt length, and
     # every chunk is appended (and thus survives an interruption) as soon as it is scored.
     chunk = cfg.batch_size * 4 if cfg.engine == "hf" else 4096
-    for name, ckpts in models:
-        for ck in ckpts:
-            todo = [
-                (lab, p, i)
-                for lab, ps in sets
-                for p in ps
-                for i in range(cfg.sampling.n)
-                if _key(ck.path, lab, p["id"], i) not in done
-            ]
-            tag = f"{name} step {ck.step}" if ck.step is not None else name
-            if not todo:
-                say(f"{tag}: all traces present, skipped")
-                continue
-            say(f"{tag}: {len(todo)} completions to sample")
-            engine = make(ck.path)
-            try:
-                _sample_checkpoint(cfg, engine, name, ck, todo, sampling, judge, traces, chunk, say)
-            finally:
-                engine.close()
+    for name, ck in units:
+        todo = [
+            (lab, p, i)
+            for lab, ps in sets
+            for p in ps
+            for i in range(cfg.sampling.n)
+            if (lab, p["id"]) in picked and _key(ck.path, lab, p["id"], i) not in done
+        ]
+        tag = f"{name} step {ck.step}" if ck.step is not None else name
+        if not todo:
+            say(f"{tag}: all traces present, skipped")
+            continue
+        say(f"{tag}: {len(todo)} completions to sample")
+        engine = make(ck.path)
+        try:
+            _sample_checkpoint(cfg, engine, name, ck, todo, sampling, judge, traces, chunk, say)
+        finally:
+            engine.close()
     return traces
+
+
+def merge_traces(out: str | os.PathLike) -> Path:
+    """Join ``<out>/shard-K-of-N/`` sweeps into ``<out>/traces.jsonl`` (+ config, problems).
+
+    The traces are put in the order a single run writes them (checkpoint, eval set, problem,
+    sample), so the merged folder holds the same files a single run does.
+
+    Raises:
+        DataError: no shards, a shard missing or unfinished, or shards of different sweeps.
+    """
+    import shutil
+
+    root = Path(out)
+    shards = sorted(root.glob("shard-*-of-*"), key=lambda d: _shard_no(d))
+    if not shards:
+        raise DataError(f"{root}: no shard-K-of-N/ folders to merge; run with --shard K/N.")
+    metas = [read_json(d / SHARD_FILE) for d in shards if (d / SHARD_FILE).is_file()]
+    total = metas[0]["shard"][1] if metas else 0
+    have = sorted(m["shard"][0] for m in metas)
+    if have != list(range(1, total + 1)):
+        missing = sorted(set(range(1, total + 1)) - set(have))
+        raise DataError(
+            f"{root}: shard {missing[0] if missing else '?'}/{total} is missing; run it "
+            "(--shard K/N) before merging."
+        )
+    if any(m["checkpoints"] != metas[0]["checkpoints"] for m in metas):
+        raise DataError(f"{root}: the shards come from different sweeps (other models).")
+    ck_rank = {p: i for i, (_n, p) in enumerate(metas[0]["checkpoints"])}
+    pr_rank = {(lab, pid): i for i, (lab, pid) in enumerate(metas[0]["problems"])}
+    records = [r for d in shards for r in read_jsonl(d / TRACES_FILE, required=TRACE_KEYS)]
+    records.sort(
+        key=lambda r: (
+            ck_rank.get(r["checkpoint"]["path"], len(ck_rank)),
+            pr_rank.get((r.get("eval_set", r["task"]), r["problem_id"]), len(pr_rank)),
+            r["sample_idx"],
+        )
+    )
+    write_jsonl(root / TRACES_FILE, records)
+    with atomic_path(root / PROBLEMS_FILE) as tmp:
+        shutil.copyfile(shards[0] / PROBLEMS_FILE, tmp)
+    cfg = GenerateConfig.load(shards[0] / CONFIG_FILE)
+    cfg.shard = ""
+    cfg.save(root / CONFIG_FILE)
+    return root / TRACES_FILE
+
+
+def _shard_no(d: Path) -> int:
+    return int(d.name.split("-")[1])
 
 
 def _input_text(tokenizer: Any, problem: dict, chat: bool | None) -> str:
@@ -274,7 +354,7 @@ def _sample_checkpoint(
     say: Callable[[str], None],
 ) -> None:
     texts: dict[str, str] = {}
-    ck_name = os.path.basename(ck.path.rstrip("/")) or ck.path
+    ck_name = ck.name or os.path.basename(ck.path.rstrip("/")) or ck.path
     for part in _chunks(todo, chunk):
         reqs = []
         for _lab, p, i in part:
@@ -308,3 +388,23 @@ def _sample_checkpoint(
             )
         append_jsonl(traces, records)
         say(f"  wrote {len(records)} traces")
+
+
+def merge_file_shards(out: str | os.PathLike) -> int:
+    """Concatenate ``NAME.shard-K-of-N.EXT`` (K = 1..N, contiguous blocks) into ``NAME.EXT``.
+
+    Returns the number of shards joined; a missing shard is a `DataError`.
+    """
+    p = Path(out)
+    found = sorted(p.parent.glob(f"{p.stem}.shard-*-of-*{p.suffix}"))
+    if not found:
+        raise DataError(f"{p}: no {p.stem}.shard-K-of-N{p.suffix} files beside it to merge.")
+    total = int(found[0].name[len(p.stem) :].split("-")[-1].split(".")[0])
+    parts = [p.parent / f"{p.stem}.shard-{k}-of-{total}{p.suffix}" for k in range(1, total + 1)]
+    missing = [q for q in parts if not q.is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: shard missing; run it before merging.")
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        for q in parts:
+            fh.write(q.read_bytes())
+    return total

@@ -20,6 +20,9 @@ def tag(
     out: Path | None = typer.Option(None, "--out", callback=out_file, help="Tags JSONL to write."),
     workers: int = typer.Option(1, help="Worker processes."),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
+    shard: str | None = typer.Option(
+        None, help="K/N: tag block K of N of the records into OUT.shard-K-of-N (see `merge`)."
+    ),
 ) -> None:
     """Tag reasoning behaviours (backtracking, verification, subgoal setting, backward
     chaining, hedging) and verbosity in a JSONL file of texts, or in one text.
@@ -32,6 +35,8 @@ def tag(
       sftlens tag traces.jsonl --text-field completion --out tags.jsonl --workers 4
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
+
+      sftlens tag traces.jsonl --out tags.jsonl --shard 2/4   # then: sftlens merge tags.jsonl
     """
     if text is not None:
         if in_path is not None:
@@ -43,10 +48,26 @@ def tag(
         return
     if in_path is None or out is None:
         raise ConfigError("give IN.jsonl and --out OUT.jsonl (or --text TEXT for one text).")
+    from sftlens.core import parse_shard, shard_block, shard_file
     from sftlens.trace_tagger._batch import tag_file
 
-    n = tag_file(in_path, out, text_field=text_field, id_field=id_field, workers=workers,
-                 ruleset=ruleset)  # fmt: skip
+    part = parse_shard(shard)
+    src = in_path
+    if part:
+        if not in_path.is_file():
+            raise ConfigError(f"{in_path}: no such file; check the path.")
+        # The shard's block of records (blank lines skipped), tagged like a whole file.
+        lines = [ln for ln in in_path.read_bytes().splitlines(keepends=True) if ln.strip()]
+        out = shard_file(out, part)
+        src = out.with_name(f".{out.name}.input.jsonl")
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_bytes(b"".join(lines[i] for i in shard_block(len(lines), part)))
+    try:
+        n = tag_file(src, out, text_field=text_field, id_field=id_field, workers=workers,
+                     ruleset=ruleset)  # fmt: skip
+    finally:
+        if part:
+            src.unlink(missing_ok=True)
     typer.echo(f"tagged {n} records -> {out}")
 
 

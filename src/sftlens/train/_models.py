@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import ConfigError, DataError, check_model_dir, load_tokenizer
+from sftlens.core import ConfigError, DataError, check_model_dir, load_tokenizer, resolve_one
 
 __all__ = ["TOY_MODELS", "build_toy_model", "load_model_and_tokenizer", "count_parameters"]
 
@@ -108,7 +108,8 @@ def load_model_and_tokenizer(
     """Build a toy model or load an HF causal LM, with its tokenizer.
 
     Args:
-        model: a `TOY_MODELS` name, a local model dir, or an HF id.
+        model: a `TOY_MODELS` name, or any checkpoint reference `sftlens checkpoints` reads
+            (a local model dir, ``org/model``, ``org/model@rev``, a PEFT adapter, ...).
         tokenizer: a loaded tokenizer, a tokenizer dir/id, or None (the model dir's own; a toy
             model then has no tokenizer and this raises).
         seed: init seed for toy models.
@@ -128,6 +129,9 @@ def load_model_and_tokenizer(
     from transformers import AutoModelForCausalLM
 
     if model not in TOY_MODELS:
+        # Any checkpoint reference (a trainer's checkpoint-N, a verl step, a PEFT adapter,
+        # org/model@rev) becomes the local dir it names.
+        model = resolve_one(model).path
         check_model_dir(model)  # weights checked (headers only) before anything is loaded
     if tokenizer is None or isinstance(tokenizer, (str, Path)):
         source = tokenizer if tokenizer is not None else model
