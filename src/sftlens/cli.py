@@ -50,6 +50,7 @@ def version() -> None:
 
 # Verb modules in pipeline order; each defines register(app).
 VERB_MODULES = (
+    "sftlens.core._cli",
     "sftlens.tasks._cli",
     "sftlens.train._cli",
     "sftlens.rollout._cli",

@@ -37,10 +37,20 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
+from sftlens.core._rows import get_path, read_rows
+from sftlens.core._traces import (
+    TRACE_FIELDS,
+    TRACE_FORMATS,
+    ImportedTraces,
+    detect_trace_format,
+    read_traces,
+)
 
 __all__ = [
     "CHECKPOINTS_DIR",
     "EXIT_USAGE",
+    "TRACE_FIELDS",
+    "TRACE_FORMATS",
     "TRAINER_STATE",
     "Checkpoint",
     "checkpoint_dirname",
@@ -51,14 +61,17 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataError",
+    "ImportedTraces",
     "Registry",
     "SftlensError",
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "detect_trace_format",
     "environment",
     "file_sha256",
     "fingerprint",
+    "get_path",
     "option",
     "package_versions",
     "parse_overrides",
@@ -66,6 +79,8 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "read_parquet",
+    "read_rows",
+    "read_traces",
     "read_yaml",
     "seed_everything",
     "write_json",

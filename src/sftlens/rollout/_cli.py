@@ -137,8 +137,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("table")
     def table_cmd(
-        traces: Path = typer.Argument(..., help="traces JSONL"),
+        traces: Path = typer.Argument(..., help="traces (sftlens JSONL or any imported format)"),
         out: Path = typer.Option(..., "--out", "-o", help="table parquet"),
+        fmt: str = typer.Option("auto", "--format", help="input format (see `sftlens import`)"),
+        text_field: str | None = typer.Option(None, help="field path to the text"),
+        id_field: str | None = typer.Option(None, help="field path to the id"),
+        model: str | None = typer.Option(None, help="model name for every trace"),
+        step: int | None = typer.Option(None, help="checkpoint step for every trace"),
+        step_from: str | None = typer.Option(
+            None, help="regex over the path whose group is the step, e.g. 'step(\\d+)'"
+        ),
         plot: list[str] = typer.Option(
             [], "--plot", help="metric to plot (PNG + CSV beside --out)"
         ),
@@ -148,15 +156,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-checkpoint table (long format, bootstrap CIs over problems) from traces.
 
+        Reads sftlens traces and every format `sftlens import` reads (lm-eval samples keep
+        their metrics as the score); metrics a source cannot give (lengths without token
+        counts) are left out.
+
         Example:
 
           sftlens table out/traces.jsonl -o out/table.parquet --plot accuracy
+
+          sftlens table samples_gsm8k_2026-01-05T10-11-12.jsonl --model qwen --step 400 -o t.parquet
         """
+        from sftlens.core import read_traces
         from sftlens.rollout import checkpoint_table, plot_curves, write_table
 
         if not 0 < ci < 1:
             raise ConfigError(f"--ci {ci}: use a level in (0, 1), e.g. 0.95.")
-        df = checkpoint_table(traces, n_boot=n_boot, ci=ci, seed=seed)
+        records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
+                              step=step, step_from=step_from).records  # fmt: skip
+        df = checkpoint_table(records, n_boot=n_boot, ci=ci, seed=seed)
         write_table(df, out)
         typer.echo(f"table: {out} ({len(df)} rows)")
         for metric in plot:
