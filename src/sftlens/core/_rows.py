@@ -78,7 +78,7 @@ def read_rows(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
     if not p.is_file():
         raise DataError(f"{p}: file not found; check the path.")
     suffix = p.suffix.lower()
-    if suffix == ".jsonl":
+    if suffix in (".jsonl", ".ndjson"):
         # read_jsonl names the line of a malformed record; count lines to name good ones too.
         lines = _line_numbers(p)
         for k, rec in enumerate(read_jsonl(p)):
@@ -111,7 +111,7 @@ def read_rows(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
             raise DataError(f"{p}: not UTF-8 text; save it as UTF-8.") from None
         except csv.Error as e:
             raise DataError(f"{p}: not a readable CSV file ({e}).") from None
-    elif suffix == ".parquet":
+    elif suffix in (".parquet", ".pq"):
         df = read_parquet(p)
         for k, rec in enumerate(df.to_dict("records")):
             yield f"{p}: row {k + 1}", {key: _plain(v) for key, v in rec.items()}
