@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import typer
 
-from sftlens.core import EXIT_USAGE, SftlensError
+from sftlens.core import EXIT_USAGE, SftlensError, SftlensWarning
 
 app = typer.Typer(
     name="sftlens",
@@ -71,8 +72,20 @@ for _name in VERB_MODULES:
     _mod.register(app)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # sftlens warnings are one line for the user; others keep Python's format.
+    if issubclass(category, SftlensWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit; bad input prints one line and exits 2, never a traceback."""
+    warnings.showwarning = _show_warning
     try:
         rv = app(args=argv, prog_name="sftlens", standalone_mode=False)
     except SftlensError as e:

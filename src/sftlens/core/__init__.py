@@ -14,7 +14,14 @@ from sftlens.core._checkpoints import (
     read_checkpoint,
 )
 from sftlens.core._config import Config, option, parse_overrides
-from sftlens.core._errors import EXIT_USAGE, ConfigError, DataError, SftlensError
+from sftlens.core._errors import (
+    EXIT_USAGE,
+    ConfigError,
+    DataError,
+    SftlensError,
+    SftlensWarning,
+    warn,
+)
 from sftlens.core._io import (
     append_jsonl,
     atomic_dir,
@@ -64,6 +71,7 @@ __all__ = [
     "ImportedTraces",
     "Registry",
     "SftlensError",
+    "SftlensWarning",
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
@@ -86,5 +94,6 @@ __all__ = [
     "write_json",
     "write_jsonl",
     "write_parquet",
+    "warn",
     "write_text",
 ]

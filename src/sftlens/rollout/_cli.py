@@ -11,15 +11,19 @@ from sftlens.core import ConfigError
 TABLE_FILE = "table.parquet"
 
 
-def _eval_sets(specs: list[str], n: int, seed: int) -> list[dict]:
-    """``countdown`` -> a generated set; ``math@probs.jsonl`` / ``probs.jsonl`` -> a file set."""
+def _eval_sets(specs: list[str], n: int, seed: int, fields: str = "") -> list[dict]:
+    """``countdown`` -> a generated set; ``math@probs.jsonl`` / ``probs.jsonl`` -> a file set
+    (``fields``, ``prompt=KEY,answer=KEY``, names the columns of every file set)."""
+    from sftlens.tasks import parse_fields
+
+    roles = parse_fields(fields)
     out = []
     for spec in specs:
         if "@" in spec:
             task, file = spec.split("@", 1)
-            out.append({"task": task, "file": file})
+            out.append({"task": task, "file": file, "fields": roles, "seed": seed})
         elif Path(spec).suffix in (".jsonl", ".json", ".csv", ".parquet") or Path(spec).exists():
-            out.append({"file": spec})
+            out.append({"file": spec, "fields": roles, "seed": seed})
         else:
             out.append({"task": spec, "n": n, "seed": seed})
     return out
@@ -44,7 +48,10 @@ def register(app: typer.Typer) -> None:
             [], "--eval", "-e", help="TASK (generated), TASK@FILE or FILE.jsonl"
         ),
         eval_n: int = typer.Option(100, help="problems per generated eval set"),
-        eval_seed: int = typer.Option(0, help="problem-generation seed"),
+        eval_seed: int = typer.Option(0, help="problem-generation seed (and choice shuffle)"),
+        field: str = typer.Option(
+            "", "--field", help="eval files' columns by role: prompt=KEY,answer=KEY,id=KEY"
+        ),
         out: str | None = typer.Option(None, "--out", "-o", help="output directory"),
         n: int | None = typer.Option(None, "--n", help="samples per prompt"),
         temperature: float | None = typer.Option(None, help="0 = greedy"),
@@ -71,6 +78,10 @@ def register(app: typer.Typer) -> None:
 
           sftlens generate -m ckpt_dir -e math@math.jsonl --n 8 --temperature 0.7
 
+          sftlens generate -m ckpt_dir -e mc@gpqa_diamond.csv -e math@aime.jsonl -o out
+
+          sftlens generate -m ckpt_dir -e math@my.csv --field prompt=Q,answer=Final -o out
+
           sftlens generate configs/generate.yaml --set sampling.n=8
         """
         from sftlens.rollout import GenerateConfig, checkpoint_table, generate_traces, write_table
@@ -79,7 +90,7 @@ def register(app: typer.Typer) -> None:
         if model:
             over["models"] = [{"path": m} for m in model]
         if eval_set:
-            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed)
+            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed, field)
         sampling = {
             k: v
             for k, v in {

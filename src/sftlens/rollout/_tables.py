@@ -16,7 +16,8 @@ Metrics:
   averaged over problems with at least k samples;
 - ``mean_length``, ``median_length``: completion length in tokens;
 - ``nontermination_rate``: fraction of samples that hit the token budget (``length``);
-- ``refusal_rate``: fraction of samples the refusal judge marks as refusals.
+- ``refusal_rate``: fraction of samples the refusal judge marks as refusals;
+- ``unparsed_rate``: multiple choice, fraction of samples with no choice letter to read.
 """
 
 from __future__ import annotations
@@ -220,6 +221,15 @@ def _group_metrics(
         nonterm = np.array([np.mean(x) for x in ended])
         stat = _boot_mean(nonterm, rng("nontermination_rate"), n_boot, alpha)
         out.append(("nontermination_rate", stat, len(ended), sum(map(len, ended))))
+    # Multiple choice: the share of completions with no letter to read (counted as wrong).
+    unparsed = [
+        [bool(s["score"]["unparsed"]) for s in ss if "unparsed" in s["score"]] for ss in probs
+    ]
+    unparsed = [x for x in unparsed if x]
+    if unparsed:
+        v = np.array([np.mean(x) for x in unparsed])
+        stat = _boot_mean(v, rng("unparsed_rate"), n_boot, alpha)
+        out.append(("unparsed_rate", stat, len(unparsed), sum(map(len, unparsed))))
     refused = [[bool(s["score"]["refused"]) for s in ss if "refused" in s["score"]] for ss in probs]
     refused = [x for x in refused if x]
     if refused:
