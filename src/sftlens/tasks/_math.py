@@ -91,7 +91,7 @@ def score_math(completion: str, answer: str) -> dict:
 # {id, prompt, answer}.
 PROBLEM_KEYS = ("problem", "question", "Problem", "Question", "prompt")
 ANSWER_KEYS = ("answer", "Answer", "solution", "Solution")
-ID_KEYS = ("id", "ID", "unique_id", "problem_id", "idx")
+ID_KEYS = ("id", "ID", "unique_id", "problem_id", "Record ID", "idx")
 FIELD_ROLES = ("prompt", "answer", "id")
 GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 
@@ -136,6 +136,8 @@ def row_id(row: dict, fields: dict[str, str], default: str) -> str:
 
 def _reference(where: str, akey: str, value: object) -> str:
     """The reference answer: a solution's last box, GSM8K's ``#### N``, or the value itself."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # AMC files store 14 as 14.0
     text = str(value)
     boxed = last_boxed(text)
     if akey.lower() == "solution":
