@@ -34,6 +34,7 @@ from sftlens.core import (
     option,
     read_json,
     read_jsonl,
+    read_traces,
     write_json,
     write_parquet,
 )
@@ -287,7 +288,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """Behaviour counts next to whether the behaviours are used appropriately, per checkpoint.
 
     Args:
-        traces: traces JSONL path or records (Trace contract: ``id``, ``problem_id``, ``task``,
+        traces: a traces file in any imported format, or records (``id``, ``problem_id``, ``task``,
             ``model``, ``checkpoint.step``, ``prompt``, ``completion``, ``n_tokens``,
             ``score.correct``; ``meta`` of the problem when the task needs it).
         tags: tags JSONL path or records (``id``, ``spans``, ``counts``) for the same ids.
@@ -303,7 +304,8 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
 
     from sftlens.rollout._scoring import problem_of_trace
 
-    trs = _load_records(traces, ("id", "completion"))
+    # Any format `sftlens import` reads (a sftlens traces file passes through unchanged).
+    trs = read_traces(traces).records if isinstance(traces, (str, os.PathLike)) else list(traces)
     tgs = {t["id"]: t for t in _load_records(tags, ("id", "spans"))}
     missing = [t["id"] for t in trs if t["id"] not in tgs]
     if missing:
