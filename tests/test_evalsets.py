@@ -150,9 +150,12 @@ def test_generate_scores_multiple_choice_and_math_files(tiny_model_dir, tmp_path
     rc, _, err = run_cli(
         "generate", "-m", tiny_model_dir, "-e", f"mc@{SETS / 'gpqa_diamond.csv'}",
         "-e", f"math@{SETS / 'gsm8k.jsonl'}", "-e", f"harmful@{SETS / 'xstest_prompts.csv'}",
-        "--max-new-tokens", "6", "-o", out,
+        "--max-new-tokens", "6", "--eval-sample", "3", "-o", out,
     )  # fmt: skip
     assert rc == 0, err
+    # Three problems asked of each file: XSTest's one unsafe prompt is used, with a warning.
+    assert ("warning: eval set 'xstest_prompts': " in err and "has 1 problems, fewer than the 3 "
+            "asked; using all 1." in err and "Traceback" not in err)  # fmt: skip
     traces = list(read_jsonl(out / "traces.jsonl"))
     by_set = {}
     for t in traces:
@@ -218,3 +221,11 @@ def test_a_short_refusal_file_warns_with_the_counts_used(tmp_path):
         sets = load_prompt_sets(cfg)
     assert (len(sets.harmful_train), len(sets.harmful_val), len(sets.harmful_eval)) == (3, 2, 3)
     assert (len(sets.harmless_train), len(sets.harmless_eval)) == (8, 8)
+
+
+def test_generate_on_a_malformed_eval_file_is_one_line(tiny_model_dir, tmp_path, run_cli):
+    bad = tmp_path / "gpqa.csv"
+    bad.write_text("Question,Correct Answer\nWhat?,Yes\n", "utf-8")
+    rc, _, err = run_cli("generate", "-m", tiny_model_dir, "-e", f"mc@{bad}", "-o", tmp_path / "o")
+    assert rc == 2 and "gpqa.csv:2: no incorrect answers" in err and "Incorrect Answer 1..3" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -10,8 +10,12 @@ import typer
 def refusal(
     run_or_model_dir: Path = typer.Argument(..., help="run dir (checkpoints/step-*) or model dir"),
     out: Path = typer.Option(..., "--out", help="output directory"),
-    harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
-    harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
+    harmful: Path = typer.Option(
+        None, "--harmful", help="AdvBench, HarmBench, JailbreakBench, StrongREJECT, XSTest, ..."
+    ),
+    harmless: Path = typer.Option(
+        None, "--harmless", help="Alpaca, XSTest (its safe prompts), or an `instruction` column"
+    ),
     config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),
     base: Path = typer.Option(None, "--base", help="base model dir (default: lowest step)"),
     reference: Path = typer.Option(None, "--reference", help="saved direction to compare to"),
@@ -29,7 +33,9 @@ def refusal(
     direction selected as in Arditi et al. (2024), its cosine to the base's and to a reference
     direction, the AUROC of its projection on held-out prompts, and refusal rates from greedy
     generations, plain, under directional ablation (harmful prompts) and under activation
-    addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used.
+    addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used;
+    with them, files as published (CSV, JSON, JSONL, parquet); a file with fewer prompts than
+    n_train + n_val + n_eval is split in proportion, with a warning giving the counts used.
 
     Writes OUT/directions/step-NNNNNN.safetensors, OUT/refusal.parquet (long format), plots
     with their CSVs, config.yaml and manifest.json. Rerunning skips finished checkpoints.

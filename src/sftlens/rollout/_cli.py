@@ -11,9 +11,12 @@ from sftlens.core import ConfigError
 TABLE_FILE = "table.parquet"
 
 
-def _eval_sets(specs: list[str], n: int, seed: int, fields: str = "") -> list[dict]:
+def _eval_sets(
+    specs: list[str], n: int, seed: int, fields: str = "", sample: int = 0
+) -> list[dict]:
     """``countdown`` -> a generated set; ``math@probs.jsonl`` / ``probs.jsonl`` -> a file set
-    (``fields``, ``prompt=KEY,answer=KEY``, names the columns of every file set)."""
+    (``fields``, ``prompt=KEY,answer=KEY``, names the columns of every file set; ``sample``
+    draws a seeded subsample of each)."""
     from sftlens.tasks import parse_fields
 
     roles = parse_fields(fields)
@@ -21,9 +24,10 @@ def _eval_sets(specs: list[str], n: int, seed: int, fields: str = "") -> list[di
     for spec in specs:
         if "@" in spec:
             task, file = spec.split("@", 1)
-            out.append({"task": task, "file": file, "fields": roles, "seed": seed})
+            out.append({"task": task, "file": file, "fields": roles, "seed": seed,
+                        "sample": sample})  # fmt: skip
         elif Path(spec).suffix in (".jsonl", ".json", ".csv", ".parquet") or Path(spec).exists():
-            out.append({"file": spec, "fields": roles, "seed": seed})
+            out.append({"file": spec, "fields": roles, "seed": seed, "sample": sample})
         else:
             out.append({"task": spec, "n": n, "seed": seed})
     return out
@@ -51,6 +55,9 @@ def register(app: typer.Typer) -> None:
         eval_seed: int = typer.Option(0, help="problem-generation seed (and choice shuffle)"),
         field: str = typer.Option(
             "", "--field", help="eval files' columns by role: prompt=KEY,answer=KEY,id=KEY"
+        ),
+        eval_sample: int = typer.Option(
+            0, help="a seeded subsample of this many problems of each eval file (0 = all)"
         ),
         out: str | None = typer.Option(None, "--out", "-o", help="output directory"),
         n: int | None = typer.Option(None, "--n", help="samples per prompt"),
@@ -90,7 +97,7 @@ def register(app: typer.Typer) -> None:
         if model:
             over["models"] = [{"path": m} for m in model]
         if eval_set:
-            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed, field)
+            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed, field, eval_sample)
         sampling = {
             k: v
             for k, v in {
