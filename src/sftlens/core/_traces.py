@@ -453,7 +453,9 @@ def _to_trace(
     ck_in = rec.get("checkpoint") if isinstance(rec.get("checkpoint"), dict) else {}
     ck = {
         "path": ck_in.get("path"),
-        "step": _int_or_none(ck_in.get("step", rec.get("step")), where, "step"),
+        "step": _int_or_none(
+            ck_in["step"] if ck_in.get("step") is not None else rec.get("step"), where, "step"
+        ),
         "epoch": ck_in.get("epoch"),
         "tokens_seen": ck_in.get("tokens_seen"),
     }
