@@ -349,7 +349,7 @@ def read_traces(
     records: list[dict] = []
     detected = fmt
     lm_filter = None
-    seen: set = set()
+    seen: dict = {}
     for k, (where, rec) in enumerate(read_rows(p)):
         if detected == "auto":
             detected = detect_trace_format(rec)
@@ -377,15 +377,13 @@ def read_traces(
             ck["step"] = step if step is not None else (
                 ck["step"] if ck["step"] is not None else name_step)  # fmt: skip
             tr["model"] = model or tr["model"] or name_model
+            if tr["id"] in seen:
+                raise DataError(
+                    f"{where}: duplicate id {tr['id']!r} (first at {seen[tr['id']]}); pass "
+                    "--id-field naming a unique field, or drop repeated records."
+                )
+            seen[tr["id"]] = where
             records.append(tr)
-    for tr in records:
-        key = tr["id"]
-        if key in seen:
-            raise DataError(
-                f"{p}: duplicate id {key!r}; pass --id-field naming a unique field, or drop "
-                "repeated records."
-            )
-        seen.add(key)
     if lm_filter is not None:
         notes.append(f"lm-eval filter {lm_filter!r} kept (one line per document)")
     missing = [f for f in TRACE_FIELDS if all(_is_null(f, tr) for tr in records)]
