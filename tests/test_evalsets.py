@@ -229,3 +229,19 @@ def test_generate_on_a_malformed_eval_file_is_one_line(tiny_model_dir, tmp_path,
     rc, _, err = run_cli("generate", "-m", tiny_model_dir, "-e", f"mc@{bad}", "-o", tmp_path / "o")
     assert rc == 2 and "gpqa.csv:2: no incorrect answers" in err and "Incorrect Answer 1..3" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_parquet_copies_read_like_the_originals(tmp_path):
+    """Hub datasets ship as parquet: list columns (MMLU's choices) and CSV sets alike."""
+    import pandas as pd
+
+    mmlu = pd.read_json(SETS / "mmlu_abstract_algebra.jsonl", lines=True)
+    mmlu.to_parquet(tmp_path / "mmlu.parquet", index=False)
+    assert [(r["prompt"], r["answer"]) for r in load_choice_problems(str(tmp_path / "mmlu.parquet"))] == [
+        (r["prompt"], r["answer"]) for r in load_choice_problems(str(SETS / "mmlu_abstract_algebra.jsonl"))
+    ]  # fmt: skip
+    adv = pd.read_csv(SETS / "advbench_harmful_behaviors.csv")
+    adv.to_parquet(tmp_path / "adv.parquet", index=False)
+    assert [r["prompt"] for r in load_instructions(str(tmp_path / "adv.parquet"))] == [
+        r["prompt"] for r in load_instructions(str(SETS / "advbench_harmful_behaviors.csv"))
+    ]
