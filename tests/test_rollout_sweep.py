@@ -192,7 +192,7 @@ def test_eval_set_errors_name_the_problem(tmp_path):
         load_eval_set(EvalSetConfig(file=str(tmp_path / "nope.jsonl"), task="route"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prompt": "p"}\n{"id": "b"}\n')
-    with pytest.raises(DataError, match=r"bad.jsonl:2: missing key 'prompt'"):
+    with pytest.raises(DataError, match=r"bad.jsonl:2: no text prompt"):
         load_eval_set(EvalSetConfig(file=str(bad), task="route"))
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"id": "a", "prompt": "p"}\n{"id": "a", "prompt": "q"}\n')

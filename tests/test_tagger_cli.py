@@ -60,7 +60,7 @@ def test_tag_one_text(run_cli):
         ),
         (b'{"id": 1, "completion": "ok"}\n{"id": 2, "completion": "\xff"}\n', ":2: not UTF-8"),
         (b'{"id": 1, "completion": "ok"}\nnot json\n', ":2: not a JSON object"),
-        (b'{"id": 1, "completion": 5}\n', "record 1: field 'completion' is int"),
+        (b'{"id": 1, "completion": 5}\n', ":1: field 'completion' is int"),
     ],
 )
 def test_bad_input_names_the_line_and_writes_nothing(tmp_path, run_cli, content, needle):

@@ -64,7 +64,7 @@ def test_load_math_problems_and_task(tmp_path):
 def test_load_math_problems_errors(tmp_path):
     f = tmp_path / "m.jsonl"
     f.write_text('{"problem": "a", "answer": "1"}\n{"prompt": "b"}\n', "utf-8")
-    with pytest.raises(DataError, match=r"m\.jsonl:2: expected 'problem' or 'question'"):
+    with pytest.raises(DataError, match=r"m\.jsonl:2: no answer field \(looked for answer"):
         load_math_problems(f)
     g = tmp_path / "s.jsonl"
     g.write_text('{"problem": "a", "solution": "no box"}\n', "utf-8")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import shlex
 import sys
+import warnings
 
 import typer
 
-from sftlens.core import EXIT_USAGE, SftlensError, enable_ctrl_c
+from sftlens.core import EXIT_USAGE, SftlensError, SftlensWarning, enable_ctrl_c
 
 # The shell's code for a run ended by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
@@ -76,6 +77,17 @@ for _name in VERB_MODULES:
     _mod.register(app)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # sftlens warnings are one line for the user; others keep Python's format.
+    if issubclass(category, SftlensWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit; bad input prints one line and exits 2, never a traceback.
 
@@ -84,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     # A Ctrl-C must stop the run even when SIGINT was inherited as ignored.
     enable_ctrl_c()
+    warnings.showwarning = _show_warning
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = app(args=args, prog_name="sftlens", standalone_mode=False)

@@ -26,3 +26,15 @@ class ConfigError(SftlensError):
 
 class DataError(SftlensError):
     """An input file is missing or malformed (names the file and line)."""
+
+
+class SftlensWarning(UserWarning):
+    """Something the user should know but need not fix (a file smaller than asked for); the
+    CLI prints it as one ``warning: ...`` line."""
+
+
+def warn(message: str) -> None:
+    """Issue a `SftlensWarning` (one line) from library code."""
+    import warnings
+
+    warnings.warn(" ".join(str(message).split()), SftlensWarning, stacklevel=2)

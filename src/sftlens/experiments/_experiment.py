@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from sftlens.core import ConfigError, fingerprint, read_yaml
+from sftlens.core import ConfigError, DataError, SftlensError, fingerprint, read_yaml
 from sftlens.experiments._report import INDEX_HTML, REPORT_DIR
 from sftlens.experiments._runner import format_plan, plan, run_stages
 from sftlens.experiments._spec import SPEC_FILE, ExperimentSpec, load_spec
@@ -72,13 +72,18 @@ def run_experiment(
                 "pick another run folder (--out)."
             )
     stages = build_stages(spec)
+    # Every input file is read in its format before any stage runs (a bad line fails now,
+    # not hours later); a file missing here is a note on a dry run, an error otherwise.
+    missing = check_inputs(spec)
     if dry_run:
         out.write(f"plan for {spec.name} (scale {spec.scale}) in {run_dir}:\n")
         out.write(format_plan(plan(run_dir, stages)) + "\n")
-        for where, path in _local_inputs(spec):
-            if not Path(path).is_file():
-                out.write(f"note: {where} = {path} does not exist here; the run needs it.\n")
+        for where, path in missing:
+            out.write(f"note: {where} = {path} does not exist here; the run needs it.\n")
         return run_dir
+    if missing:
+        where, path = missing[0]
+        raise DataError(f"{where} = {path}: file not found; check the path in the spec.")
     _quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     spec.save(saved)
@@ -86,10 +91,36 @@ def run_experiment(
     return run_dir / REPORT_DIR / INDEX_HTML
 
 
-def _local_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
-    """(spec key, path) of every local file the spec reads."""
-    out = [(f"data.{d.name}.path", d.path) for d in spec.data if d.path]
-    return out + [(f"evals.{e.name}.path", e.path) for e in spec.evals if e.path]
+def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
+    """Read every local file the spec names in its format; return the (key, path) missing.
+
+    Raises:
+        DataError: a file its format cannot read; the message names the spec key, the file
+            and the line.
+    """
+    from sftlens.tasks import load_instructions, load_problem_file, load_sft_records
+
+    checks = [(f"data.{d.name}.path", d.path, lambda p: load_sft_records(p))
+              for d in spec.data if d.path]  # fmt: skip
+    for e in spec.evals:
+        if e.path:
+            checks.append((f"evals.{e.name}.path", e.path,
+                           lambda p, e=e: load_problem_file(p, e.task, e.fields, spec.seed)))  # fmt: skip
+    a = spec.analysis
+    for kind, path in (("harmful", a.refusal_harmful), ("harmless", a.refusal_harmless)):
+        if path and a.refusal:
+            checks.append((f"analysis.refusal_{kind}", path,
+                           lambda p, kind=kind: load_instructions(p, kind)))  # fmt: skip
+    missing = []
+    for where, path, load in checks:
+        if not Path(path).is_file():
+            missing.append((where, path))
+            continue
+        try:
+            load(path)
+        except SftlensError as e:
+            raise DataError(f"{where}: {e}") from None
+    return missing
 
 
 def _quiet_libraries() -> None:

@@ -171,7 +171,13 @@ class EvalSpec(Config):
     name: str = option(help="name in tables and the report, e.g. in_domain")
     task: str = option("countdown", "task: countdown | route | harmful | math | ...")
     split: str = option("eval", "split of generated problems (held out from training)")
-    path: str | None = option(None, "a local JSONL of problems with answers instead of generated")
+    path: str | None = option(
+        None, "a local problems file (JSONL, JSON, CSV, parquet) in its published shape"
+    )
+    fields: dict[str, str] = option(
+        help="the file's columns by role, e.g. {prompt: Question, answer: Final}", factory=dict
+    )
+    size: int = option(0, "problems drawn from the file (seeded); 0 = the scale's eval_problems")
     knobs: dict[str, Any] = option(help="task generation knobs, e.g. n_numbers: 5", factory=dict)
     label: str = option("", "plain-words name for the report (default: name)")
 
@@ -179,6 +185,10 @@ class EvalSpec(Config):
         _check_name("evals", self.name)
         if not self.path:
             _check_task(f"evals.{self.name}.task", self.task)
+        if self.size < 0:
+            raise ConfigError(f"evals.{self.name}.size: must be >= 0 (0 = the scale's).")
+        if (self.fields or self.size) and not self.path:
+            raise ConfigError(f"evals.{self.name}: fields and size apply to a `path`; add one.")
 
 
 @dataclasses.dataclass
@@ -199,10 +209,21 @@ class AnalysisSpec(Config):
     ruleset: str = option("default", "trace-tagger rule set")
     probe: bool = option(True, "dead-end probe by layer and checkpoint")
     refusal: bool = option(True, "refusal rate, refusal-direction drift and AUROC per checkpoint")
+    refusal_harmful: str = option(
+        "", "harmful prompts file (AdvBench, HarmBench, JailbreakBench, ...; '' = the toy world's)"
+    )
+    refusal_harmless: str = option(
+        "", "harmless prompts file (Alpaca, XSTest's safe prompts, ...; '' = the toy world's)"
+    )
     probe_task: str = option("countdown", "task whose ground-truth dead ends label the probe")
 
     def validate(self) -> None:
         _check_task("analysis.probe_task", self.probe_task)
+        if bool(self.refusal_harmful) != bool(self.refusal_harmless):
+            raise ConfigError(
+                "analysis: give both refusal_harmful and refusal_harmless (or neither, for the "
+                "toy world's prompts)."
+            )
 
 
 @dataclasses.dataclass

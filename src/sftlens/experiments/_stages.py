@@ -186,7 +186,15 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                     deps=(f"sft.{a.name}",),
                     params={
                         **common,
-                        "evals": [e.to_dict() for e in spec.evals],
+                        # fields/size only when set: runs made before they existed stay valid.
+                        "evals": [
+                            {
+                                k: v
+                                for k, v in e.to_dict().items()
+                                if v or k not in ("fields", "size")
+                            }
+                            for e in spec.evals
+                        ],
                         "sampling": spec.sampling.to_dict(),
                         "n": sz.eval_problems,
                         "samples": sz.samples,
@@ -244,7 +252,20 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                     f"refusal.{a.name}",
                     _refusal,
                     deps=(f"sft.{a.name}",),
-                    params={**common, "n": sz.refusal_prompts, "device": spec.device},
+                    params={
+                        **common,
+                        "n": sz.refusal_prompts,
+                        "device": spec.device,
+                        # Prompt files, when the spec names them (the toy world's otherwise).
+                        **(
+                            {
+                                "harmful": spec.analysis.refusal_harmful,
+                                "harmless": spec.analysis.refusal_harmless,
+                            }
+                            if spec.analysis.refusal_harmful
+                            else {}
+                        ),  # fmt: skip
+                    },
                     outputs=(f"{PROBES_DIR}/{a.name}/refusal",),
                     requires=(
                         "sftlens.probes:refusal_report",
@@ -460,6 +481,9 @@ def _rollout(ctx: StageContext) -> None:
                 "file": e["path"] or "",
             }
         )
+        if e["path"]:
+            # File sets: a seeded subsample of the eval's size, else the scale's.
+            evals[-1].update(fields=e.get("fields") or {}, sample=e.get("size") or p["n"])
     cfg = GenerateConfig.from_dict(
         {
             "models": [{"path": str(ctx.run_dir / MODELS_DIR / arm), "name": arm}],
@@ -587,6 +611,8 @@ def _refusal(ctx: StageContext) -> None:
         seed=_seed(ctx.spec, 5),
         device=ctx.params["device"],
         model_name=arm,
+        harmful=ctx.params.get("harmful") or "",
+        harmless=ctx.params.get("harmless") or "",
         plots=False,
         # Keep every prompt: early checkpoints of a toy model refuse nothing yet, and the
         # direction is compared across checkpoints on the same prompts.

@@ -37,6 +37,7 @@ from sftlens.core import (
     read_json,
     read_jsonl,
     read_parquet,
+    read_traces,
     resolve_one,
     resolve_series,
     shard_block,
@@ -320,7 +321,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """Behaviour counts next to whether the behaviours are used appropriately, per checkpoint.
 
     Args:
-        traces: traces JSONL path or records (Trace contract: ``id``, ``problem_id``, ``task``,
+        traces: a traces file in any imported format, or records (``id``, ``problem_id``, ``task``,
             ``model``, ``checkpoint.step``, ``prompt``, ``completion``, ``n_tokens``,
             ``score.correct``; ``meta`` of the problem when the task needs it).
         tags: tags JSONL path or records (``id``, ``spans``, ``counts``) for the same ids.
@@ -334,10 +335,11 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """
     import pandas as pd
 
-    from sftlens.rollout._scoring import TRACE_TYPES, problem_of_trace
+    from sftlens.rollout._scoring import problem_of_trace
     from sftlens.trace_tagger import read_tags
 
-    trs = _load_records(traces, ("id", "completion"), TRACE_TYPES)
+    # Any format `sftlens import` reads (a sftlens traces file passes through unchanged).
+    trs = read_traces(traces).records if isinstance(traces, (str, os.PathLike)) else list(traces)
     tags = read_tags(tags) if isinstance(tags, (str, os.PathLike)) else tags
     tgs = {t["id"]: t for t in _load_records(tags, ("id", "spans"))}
     missing = [t["id"] for t in trs if t["id"] not in tgs]

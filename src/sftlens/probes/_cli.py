@@ -71,38 +71,96 @@ def _config(config: Path | None, overrides: list[str], **flags):
 @probe_app.command("cache")
 def cache_cmd(
     checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id (@rev, :subfolder)"),
-    data: Path = typer.Option(..., "--data", "-d", help="rendered examples JSONL (cot, events)"),
+    data: Path | None = typer.Option(
+        None, "--data", "-d", help="rendered Countdown examples JSONL (cot, events)"
+    ),
+    traces: Path | None = typer.Option(
+        None, "--traces", help="your own traces, in any format `sftlens import` reads"
+    ),
+    positions: str = typer.Option(
+        "sentences", help="with --traces: sentences | offsets | last-prompt"
+    ),
+    tags: Path | None = typer.Option(None, "--tags", help="Tags JSONL of --traces (sentences)"),
+    offsets_field: str = typer.Option(
+        "offsets", help="with --positions offsets: field holding [{start, label...}]"
+    ),
+    label_field: str | None = typer.Option(
+        None, help="per-trace label path copied to column `label`, e.g. score.correct"
+    ),
+    fmt: str = typer.Option("auto", "--format", help="format of --traces (see `sftlens import`)"),
     out: Path = typer.Option(
         ..., "--out", "-o", callback=out_dir, help="cache directory (resumed if it exists)"
     ),
     hook: str = typer.Option("resid_post", help="hook kind per layer"),
     layers: str | None = typer.Option(None, help="comma-separated layers (default: all)"),
-    kinds: str = typer.Option("step_end,pre_next", help="positions per step event"),
+    kinds: str | None = typer.Option(
+        None,
+        help="position kinds: step_end,pre_next (--data); pre_sentence,sentence_start or "
+        "pre_offset,offset (--traces)",
+    ),
     batch_size: int = typer.Option(16, help="sequences per forward pass"),
     shard_traces: int = typer.Option(256, help="sequences per shard"),
     device: str = typer.Option("cpu", help="torch device"),
 ) -> None:
-    """Cache hook activations at step-event positions into safetensors shards + parquet index.
+    """Cache hook activations at chosen positions into safetensors shards + parquet index.
+
+    With --data: the toy world's Countdown examples, a position per step event. With
+    --traces: your own traces, at every sentence (labelled tag_<label> from --tags, e.g.
+    tag_backtracking), at char offsets given in the file, or at the last prompt token; a
+    per-trace --label-field (score.correct) becomes column `label`.
 
     Example:
 
-      sftlens data countdown --n 200 --style cot --out cd.jsonl
-
       sftlens probe cache runs/toy/models/strong/checkpoints/step-000400 -d cd.jsonl -o cache/
+
+      sftlens tag traces.jsonl --out tags.jsonl
+
+      sftlens probe cache ckpt/ --traces traces.jsonl --tags tags.jsonl -o cache/
+
+      sftlens probe fit cache/ --label tag_backtracking --where "position_kind == 'pre_sentence'" \\
+        -o fit.parquet
     """
-    from sftlens.core import read_jsonl, resolve_one
+    from sftlens.core import read_jsonl, read_traces, resolve_one
     from sftlens.probes._cache import cache_activations
     from sftlens.probes._datasets import dead_end_items
     from sftlens.probes._lens import hook_names, load_lens
+    from sftlens.probes._trace_items import (
+        POSITION_SOURCES,
+        last_prompt_trace_items,
+        offset_items,
+        sentence_items,
+    )
 
+    if (data is None) == (traces is None):
+        raise ConfigError("give --data (Countdown examples) or --traces (your own), not both.")
+    if positions not in POSITION_SOURCES:
+        raise ConfigError(f"--positions {positions!r}: use one of {', '.join(POSITION_SOURCES)}.")
+    kind_list = [k for k in (kinds or "").split(",") if k]
+    if traces is not None:
+        records = read_traces(traces, fmt).records  # validates the whole file first
+        if positions == "sentences" and tags is None:
+            raise ConfigError("--positions sentences needs --tags (run `sftlens tag` first).")
+        tag_map = {t["id"]: t for t in read_jsonl(tags, required=("id", "spans"))} if tags else {}
     lens, tok, info = load_lens(
         resolve_one(checkpoint, log=lambda m: typer.echo(m, err=True)).path, device=device
     )
     hooks = hook_names(hook, _ints(layers) or range(info.n_layers))
-    examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
+    if data is not None:
+        examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
+        items = dead_end_items(tok, examples, kinds=kind_list or ["step_end", "pre_next"])
+    elif positions == "sentences":
+        from sftlens.trace_tagger import LABELS
+
+        items = sentence_items(tok, records, tag_map, LABELS, kinds=kind_list or
+                               ["pre_sentence", "sentence_start"], label_field=label_field)  # fmt: skip
+    elif positions == "offsets":
+        items = offset_items(tok, records, offsets_field, kinds=kind_list or
+                             ["pre_offset", "offset"], label_field=label_field)  # fmt: skip
+    else:
+        items = last_prompt_trace_items(tok, records, label_field=label_field)
     cache = cache_activations(
         lens,
-        dead_end_items(tok, examples, kinds=[k for k in kinds.split(",") if k]),
+        items,
         hooks,
         out,
         batch_size=batch_size,

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sftlens.core import Config, ConfigError, DataError, SftlensError, option
+from sftlens.core import Config, ConfigError, DataError, SftlensError, option, warn
 
 PLAIN_TEMPLATE = "{instruction}\n"
 _SENTINEL = "\x00INSTRUCTION\x00"
@@ -504,6 +504,10 @@ def filter_by_refusal(
             f"filter_prompts: the model {state} none of the {len(instructions)} {what}; it "
             "probably has no refusal behaviour. Run with filter_prompts=false."
         )
+    if len(keep) < len(instructions):
+        state = "refuses" if refused else "answers"
+        warn(f"filter_prompts: using {len(keep)} of {len(instructions)} {what} (the ones the "
+             f"model {state}); set filter_prompts=false to keep all.")  # fmt: skip
     return keep
 
 

@@ -14,8 +14,12 @@ def refusal(
         ..., help="run dir, checkpoint dir, trainer/verl output, hub id (@rev, :subfolder)"
     ),
     out: Path = typer.Option(..., "--out", callback=out_dir, help="output directory"),
-    harmful: Path = typer.Option(None, "--harmful", help="CSV/JSON/JSONL, `instruction` column"),
-    harmless: Path = typer.Option(None, "--harmless", help="CSV/JSON/JSONL, `instruction` column"),
+    harmful: Path = typer.Option(
+        None, "--harmful", help="AdvBench, HarmBench, JailbreakBench, StrongREJECT, XSTest, ..."
+    ),
+    harmless: Path = typer.Option(
+        None, "--harmless", help="Alpaca, XSTest (its safe prompts), or an `instruction` column"
+    ),
     config: Path = typer.Option(None, "--config", help="YAML RefusalDirectionConfig"),
     base: str = typer.Option(
         None, "--base", help="base model dir or hub id (default: lowest step)"
@@ -38,7 +42,9 @@ def refusal(
     direction selected as in Arditi et al. (2024), its cosine to the base's and to a reference
     direction, the AUROC of its projection on held-out prompts, and refusal rates from greedy
     generations, plain, under directional ablation (harmful prompts) and under activation
-    addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used.
+    addition (harmless prompts). Without --harmful/--harmless the toy world's prompts are used;
+    with them, files as published (CSV, JSON, JSONL, parquet); a file with fewer prompts than
+    n_train + n_val + n_eval is split in proportion, with a warning giving the counts used.
 
     RUN_OR_MODEL_DIR is any reference `sftlens checkpoints` lists (an HF Trainer or verl output
     folder, a PEFT adapter, org/model@step*, ...).

@@ -34,6 +34,7 @@ from sftlens.core import (
     resolve_series,
     shard_block,
     shard_dir,
+    warn,
     write_json,
     write_parquet,
 )
@@ -119,7 +120,10 @@ def _split_file(items: list[str], sizes: tuple[int, int, int], seed: int, where:
             )
         val = max(1, round(len(items) * sizes[1] / need))
         ev = max(1, round(len(items) * sizes[2] / need))
+        asked = sizes
         sizes = (len(items) - val - ev, val, ev)
+        warn(f"{where}: {len(items)} prompts, fewer than the {need} asked (train/val/eval "
+             f"{asked[0]}/{asked[1]}/{asked[2]}); using {sizes[0]}/{sizes[1]}/{sizes[2]}.")  # fmt: skip
     a, b = sizes[0], sizes[0] + sizes[1]
     return [items[:a], items[a:b], items[b : b + sizes[2]]]
 

@@ -11,15 +11,23 @@ from sftlens.core import ConfigError, out_dir, out_file
 TABLE_FILE = "table.parquet"
 
 
-def _eval_sets(specs: list[str], n: int, seed: int) -> list[dict]:
-    """``countdown`` -> a generated set; ``math@probs.jsonl`` / ``probs.jsonl`` -> a file set."""
+def _eval_sets(
+    specs: list[str], n: int, seed: int, fields: str = "", sample: int = 0
+) -> list[dict]:
+    """``countdown`` -> a generated set; ``math@probs.jsonl`` / ``probs.jsonl`` -> a file set
+    (``fields``, ``prompt=KEY,answer=KEY``, names the columns of every file set; ``sample``
+    draws a seeded subsample of each)."""
+    from sftlens.tasks import parse_fields
+
+    roles = parse_fields(fields)
     out = []
     for spec in specs:
         if "@" in spec:
             task, file = spec.split("@", 1)
-            out.append({"task": task, "file": file})
+            out.append({"task": task, "file": file, "fields": roles, "seed": seed,
+                        "sample": sample})  # fmt: skip
         elif Path(spec).suffix in (".jsonl", ".json", ".csv", ".parquet") or Path(spec).exists():
-            out.append({"file": spec})
+            out.append({"file": spec, "fields": roles, "seed": seed, "sample": sample})
         else:
             out.append({"task": spec, "n": n, "seed": seed})
     return out
@@ -44,7 +52,13 @@ def register(app: typer.Typer) -> None:
             [], "--eval", "-e", help="TASK (generated), TASK@FILE or FILE.jsonl"
         ),
         eval_n: int = typer.Option(100, help="problems per generated eval set"),
-        eval_seed: int = typer.Option(0, help="problem-generation seed"),
+        eval_seed: int = typer.Option(0, help="problem-generation seed (and choice shuffle)"),
+        field: str = typer.Option(
+            "", "--field", help="eval files' columns by role: prompt=KEY,answer=KEY,id=KEY"
+        ),
+        eval_sample: int = typer.Option(
+            0, help="a seeded subsample of this many problems of each eval file (0 = all)"
+        ),
         out: str | None = typer.Option(
             None, "--out", "-o", callback=out_dir, help="output directory"
         ),
@@ -76,6 +90,10 @@ def register(app: typer.Typer) -> None:
 
           sftlens generate -m ckpt_dir -e math@math.jsonl --n 8 --temperature 0.7
 
+          sftlens generate -m ckpt_dir -e mc@gpqa_diamond.csv -e math@aime.jsonl -o out
+
+          sftlens generate -m ckpt_dir -e math@my.csv --field prompt=Q,answer=Final -o out
+
           sftlens generate configs/generate.yaml --set sampling.n=8
 
           sftlens generate -m 'org/model@step*' -e countdown -o out --shard 3/8  # then: merge out
@@ -86,7 +104,7 @@ def register(app: typer.Typer) -> None:
         if model:
             over["models"] = [{"path": m} for m in model]
         if eval_set:
-            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed)
+            over["eval_sets"] = _eval_sets(eval_set, eval_n, eval_seed, field, eval_sample)
         sampling = {
             k: v
             for k, v in {
@@ -147,8 +165,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("table")
     def table_cmd(
-        traces: Path = typer.Argument(..., help="traces JSONL"),
+        traces: Path = typer.Argument(..., help="traces (sftlens JSONL or any imported format)"),
         out: Path = typer.Option(..., "--out", "-o", callback=out_file, help="table parquet"),
+        fmt: str = typer.Option("auto", "--format", help="input format (see `sftlens import`)"),
+        text_field: str | None = typer.Option(None, help="field path to the text"),
+        id_field: str | None = typer.Option(None, help="field path to the id"),
+        model: str | None = typer.Option(None, help="model name for every trace"),
+        step: int | None = typer.Option(None, help="checkpoint step for every trace"),
+        step_from: str | None = typer.Option(
+            None, help="regex over the path whose group is the step, e.g. 'step(\\d+)'"
+        ),
         plot: list[str] = typer.Option(
             [], "--plot", help="metric to plot (PNG + CSV beside --out)"
         ),
@@ -158,17 +184,26 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-checkpoint table (long format, bootstrap CIs over problems) from traces.
 
+        Reads sftlens traces and every format `sftlens import` reads (lm-eval samples keep
+        their metrics as the score); metrics a source cannot give (lengths without token
+        counts) are left out.
+
         Example:
 
           sftlens table out/traces.jsonl -o out/table.parquet --plot accuracy
+
+          sftlens table samples_gsm8k_2026-01-05T10-11-12.jsonl --model qwen --step 400 -o t.parquet
         """
+        from sftlens.core import read_traces
         from sftlens.rollout import checkpoint_table, plot_curves, write_table
 
         if not 0 < ci < 1:
             raise ConfigError(f"--ci {ci}: use a level in (0, 1), e.g. 0.95.")
         if n_boot < 1:
             raise ConfigError(f"--n-boot {n_boot}: use at least 1 resample, e.g. 1000.")
-        df = checkpoint_table(traces, n_boot=n_boot, ci=ci, seed=seed)
+        records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
+                              step=step, step_from=step_from).records  # fmt: skip
+        df = checkpoint_table(records, n_boot=n_boot, ci=ci, seed=seed)
         write_table(df, out)
         typer.echo(f"table: {out} ({len(df)} rows)")
         for metric in plot:

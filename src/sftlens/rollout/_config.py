@@ -82,14 +82,22 @@ class EvalSetConfig(Config):
     seed: int = option(0, "problem-generation seed (task sets)")
     split: str = option("eval", "split passed to the task generator")
     knobs: dict[str, Any] = option(factory=dict, help="task generator knobs, e.g. n_numbers: 5")
-    file: str = option("", "problems file: JSONL records {id, prompt, answer, ...} or CSV")
+    file: str = option("", "problems file (JSONL, JSON, CSV, parquet) in its published shape")
+    fields: dict[str, str] = option(
+        factory=dict, help="the file's columns by role, e.g. {prompt: Question, answer: Final}"
+    )
     limit: int = option(0, "use only the first `limit` problems of the file (0 = all)")
+    sample: int = option(0, "a seeded subsample of this many problems of the file (0 = all)")
 
     def validate(self) -> None:
         if not self.task and not self.file:
             raise ConfigError("eval set: give `task` (generated problems) or `file` (or both).")
         if self.n < 1:
             raise ConfigError(f"eval set {self.label}: n = {self.n} must be at least 1.")
+        if self.fields and not self.file:
+            raise ConfigError(f"eval set {self.label}: `fields` name columns of a `file`; add one.")
+        if self.sample < 0:
+            raise ConfigError(f"eval set {self.label}: sample = {self.sample} must be >= 0.")
 
     @property
     def label(self) -> str:

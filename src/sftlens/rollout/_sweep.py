@@ -16,6 +16,7 @@ another ``out``), so one file never mixes samplings.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from sftlens.core import (
     resolve_series,
     shard_block,
     shard_dir,
+    warn,
     write_json,
     write_jsonl,
 )
@@ -64,10 +66,11 @@ _SAMPLING_IDENTITY = ("engine", "temperature", "top_p", "top_k", "max_new_tokens
 def load_eval_set(es: EvalSetConfig) -> list[dict]:
     """The problems of one eval set (Problem records with ``task`` filled in).
 
-    A task set calls ``get_task(task).generate(n, seed, split, **knobs)``. A file set reads a
-    JSONL of records with at least ``prompt`` (``id`` defaults to ``<stem>-<line>``, ``task`` to
-    the set's task); math files go through ``sftlens.tasks.load_math_problems`` and instruction
-    files (CSV, ...) through ``sftlens.tasks.load_instructions`` when those loaders exist.
+    A task set calls ``get_task(task).generate(n, seed, split, **knobs)``. A file set is read
+    in its published shape by the task's loader (`sftlens.tasks.load_problem_file`: math field
+    names, multiple choice, refusal sets), or as ``{id, prompt, ...}`` records for other tasks;
+    ``fields`` names other columns. ``sample`` draws a seeded subsample; a file with fewer
+    problems than that is used whole, with a warning saying how many.
     """
     import sftlens.tasks as tasks
 
@@ -75,27 +78,17 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
         problems = tasks.get_task(es.task).generate(es.n, es.seed, split=es.split, **es.knobs)
     else:
         path = check_input(es.file, f"eval file (eval set {es.label!r})")
-        loader = None
-        if es.task == "math":
-            loader = getattr(tasks, "load_math_problems", None)
-        elif es.task in ("harmful", "harmless"):
-            loader = getattr(tasks, "load_instructions", None)
-        if loader is not None:
-            kw = {"kind": es.task} if es.task in ("harmful", "harmless") else {}
-            problems = list(loader(str(path), **kw))
-        elif path.suffix.lower() in (".jsonl", ".ndjson"):
-            problems = []
-            for i, rec in enumerate(read_jsonl(path, required=("prompt",)), start=1):
-                rec = dict(rec)
-                rec.setdefault("id", f"{path.stem}-{i}")
-                problems.append(rec)
-        else:
-            raise DataError(
-                f"{path}: eval set {es.label!r} needs a JSONL file of {{id, prompt, answer}} "
-                "records for this task; convert the file to JSONL."
-            )
+        problems = tasks.load_problem_file(path, es.task, fields=es.fields, seed=es.seed)
     if es.limit:
         problems = problems[: es.limit]
+    if es.file and es.sample:
+        if len(problems) < es.sample:
+            warn(f"eval set {es.label!r}: {es.file} has {len(problems)} problems, fewer than the "
+                 f"{es.sample} asked; using all {len(problems)}.")  # fmt: skip
+        else:
+            # Seeded, and in file order: the same subset on every run and every checkpoint.
+            keep = sorted(random.Random(es.seed).sample(range(len(problems)), es.sample))
+            problems = [problems[i] for i in keep]
     seen: set[str] = set()
     out = []
     for i, p in enumerate(problems):

@@ -16,7 +16,8 @@ Metrics:
   averaged over problems with at least k samples;
 - ``mean_length``, ``median_length``: completion length in tokens;
 - ``nontermination_rate``: fraction of samples that hit the token budget (``length``);
-- ``refusal_rate``: fraction of samples the refusal judge marks as refusals.
+- ``refusal_rate``: fraction of samples the refusal judge marks as refusals;
+- ``unparsed_rate``: multiple choice, fraction of samples with no choice letter to read.
 """
 
 from __future__ import annotations
@@ -128,16 +129,19 @@ def checkpoint_table(
     judges: dict[str, dict] = {}
     for r in records:
         ck = r["checkpoint"]
-        ck_info[ck["path"]] = ck
+        # Imported traces may name a step but no path: the (path, step) pair is the checkpoint.
+        ck_key = (ck.get("path"), ck.get("step"))
+        ck_info[ck_key] = ck
         task = r.get("eval_set") or r["task"]
-        g = groups.setdefault((r["model"], ck["path"], task), {})
+        g = groups.setdefault((r["model"], ck_key, task), {})
         g.setdefault(str(r["problem_id"]), []).append(r)
         j = (r.get("score") or {}).get("refusal_judge")
         if j:
             judges[j.get("id", str(j))] = j
     rows = []
-    for (model, path, task), by_problem in groups.items():
-        ck = ck_info[path]
+    for (model, ck_key, task), by_problem in groups.items():
+        ck = ck_info[ck_key]
+        path = ck_key[0]
         base = {
             "model": model,
             "checkpoint": path,
@@ -152,7 +156,7 @@ def checkpoint_table(
             ks,
             n_boot,
             alpha,
-            (seed, model, path, task),
+            (seed, model, path, task) if path is not None else (seed, model, ck_key, task),
         ):
             rows.append(
                 {
@@ -200,31 +204,34 @@ def _group_metrics(
                 v = np.array([pass_at_k(len(c), sum(c), k) for c in eligible])
                 stat = _boot_mean(v, rng(f"pass@{k}"), n_boot, alpha)
                 out.append((f"pass@{k}", stat, len(eligible), sum(map(len, eligible))))
-    n_samples = sum(len(s) for s in probs)
     width = max(len(s) for s in probs)
     lengths = np.full((len(probs), width), np.nan)
     for i, ss in enumerate(probs):
-        lengths[i, : len(ss)] = [s["n_tokens"] for s in ss]
-    per_mean = np.nanmean(lengths, axis=1)
-    out.append(
-        (
-            "mean_length",
-            _boot_mean(per_mean, rng("mean_length"), n_boot, alpha),
-            len(probs),
-            n_samples,
-        )
-    )
-    out.append(
-        (
-            "median_length",
-            _boot_median(lengths, rng("median_length"), n_boot, alpha),
-            len(probs),
-            n_samples,
-        )
-    )
-    nonterm = np.array([np.mean([s["finish_reason"] == "length" for s in ss]) for ss in probs])
-    stat = _boot_mean(nonterm, rng("nontermination_rate"), n_boot, alpha)
-    out.append(("nontermination_rate", stat, len(probs), n_samples))
+        lengths[i, : len(ss)] = [np.nan if s["n_tokens"] is None else s["n_tokens"] for s in ss]
+    # Imported traces may lack lengths or finish reasons: those metrics are left out, not zero.
+    if np.isfinite(lengths).any():
+        known = np.isfinite(lengths).any(axis=1)
+        per_mean = np.nanmean(lengths[known], axis=1)
+        n_known = int(np.isfinite(lengths).sum())
+        stat = _boot_mean(per_mean, rng("mean_length"), n_boot, alpha)
+        out.append(("mean_length", stat, int(known.sum()), n_known))
+        stat = _boot_median(lengths[known], rng("median_length"), n_boot, alpha)
+        out.append(("median_length", stat, int(known.sum()), n_known))
+    ended = [[s["finish_reason"] == "length" for s in ss if s["finish_reason"]] for ss in probs]
+    ended = [x for x in ended if x]
+    if ended:
+        nonterm = np.array([np.mean(x) for x in ended])
+        stat = _boot_mean(nonterm, rng("nontermination_rate"), n_boot, alpha)
+        out.append(("nontermination_rate", stat, len(ended), sum(map(len, ended))))
+    # Multiple choice: the share of completions with no letter to read (counted as wrong).
+    unparsed = [
+        [bool(s["score"]["unparsed"]) for s in ss if "unparsed" in s["score"]] for ss in probs
+    ]
+    unparsed = [x for x in unparsed if x]
+    if unparsed:
+        v = np.array([np.mean(x) for x in unparsed])
+        stat = _boot_mean(v, rng("unparsed_rate"), n_boot, alpha)
+        out.append(("unparsed_rate", stat, len(unparsed), sum(map(len, unparsed))))
     refused = [[bool(s["score"]["refused"]) for s in ss if "refused" in s["score"]] for ss in probs]
     refused = [x for x in refused if x]
     if refused:

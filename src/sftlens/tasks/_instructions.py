@@ -374,52 +374,83 @@ def _train_pool(kind: str) -> list[dict]:
     return _TRAIN_POOLS[kind]
 
 
-INSTRUCTION_KEYS = ("instruction", "prompt", "goal")
+# The request text in each published set: Alpaca/ours (instruction), XSTest (prompt),
+# AdvBench (goal), JailbreakBench (Goal), StrongREJECT (forbidden_prompt), HarmBench (Behavior).
+INSTRUCTION_KEYS = ("instruction", "prompt", "goal", "Goal", "forbidden_prompt", "Behavior")
+CATEGORY_KEYS = ("category", "Category", "SemanticCategory")
+INSTRUCTION_ID_KEYS = ("id", "BehaviorID", "Index")
+# Kept in meta where present: AdvBench/JBB targets, HarmBench's categories, XSTest's type.
+META_KEYS = ("target", "Target", "Behavior", "Source", "source", "FunctionalCategory",
+             "SemanticCategory", "Tags", "type", "label", "focus", "note")  # fmt: skip
 
 
-def load_instructions(path: str, kind: str = "harmful") -> list[dict]:
-    """Read user instructions (AdvBench- or Alpaca-style CSV, JSON or JSONL) as prompt records.
+def _xstest_safe(row: dict) -> bool | None:
+    """XSTest: is this one of the safe prompts (the over-refusal check)? None if not XSTest."""
+    kind = row.get("type")
+    if not isinstance(kind, str) or "prompt" not in row:
+        return None
+    if row.get("label") in ("safe", "unsafe"):
+        return row["label"] == "safe"
+    return not kind.startswith("contrast")
 
-    The text comes from the ``instruction`` column (or ``prompt``, or AdvBench's ``goal``); an
-    Alpaca ``input`` is appended after a blank line; ``category`` passes through when present.
+
+def load_instructions(
+    path: str, kind: str = "harmful", fields: str | dict | None = None
+) -> list[dict]:
+    """Read user instructions (CSV, JSON, JSONL or parquet) in their published shapes.
+
+    AdvBench (``goal``, ``target``), HarmBench (``Behavior``, ``ContextString`` put before
+    the behaviour as HarmBench does, ``FunctionalCategory``, ``SemanticCategory``,
+    ``BehaviorID``), JailbreakBench (``Goal``, ``Behavior``, ``Category``), StrongREJECT
+    (``forbidden_prompt``, ``category``), XSTest (``prompt``, ``type``: as ``harmless`` only
+    its safe prompts are read, the over-refusal check; as ``harmful`` only its unsafe
+    contrast prompts) and Alpaca (``instruction``, ``input`` appended after a blank line).
+    ``fields`` (``prompt=KEY,id=KEY``) names other columns.
 
     Returns:
-        Records shaped like `instruction_prompts` output, with ``meta.split = "eval"``.
+        Records shaped like `instruction_prompts` output, with ``meta.split = "eval"`` and the
+        set's own columns (target, categories, type) in ``meta``.
 
     Raises:
         DataError: unreadable file, or a row without an instruction (names file and line).
     """
+    from sftlens.tasks._math import parse_fields, pick_field, row_id
+
     if kind not in KINDS:
         raise ConfigError(f"kind {kind!r} is not one of: {', '.join(KINDS)}.")
+    roles = parse_fields(fields)
     out = []
     for i, (where, row) in enumerate(iter_rows(path, csv_ok=True)):
-        key = next((k for k in INSTRUCTION_KEYS if k in row), None)
-        if key is None:
+        key = pick_field(row, "prompt", roles, INSTRUCTION_KEYS)
+        if key is None and not any(k in row for k in INSTRUCTION_KEYS):
             raise DataError(
-                f"{where}: no 'instruction' column (has: {', '.join(map(str, row)) or 'none'}); "
-                f"name the column with the request text 'instruction'."
+                f"{where}: no 'instruction' column (looked for {', '.join(INSTRUCTION_KEYS)}; "
+                f"has: {', '.join(map(str, row)) or 'none'}); pass --field prompt=KEY."
             )
-        text = row[key]
+        key = key or next(k for k in INSTRUCTION_KEYS if k in row)
+        text = row.get(key)
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{where}: empty {key!r}; every row needs the request text.")
+        safe = _xstest_safe(row)
+        if safe is not None and safe != (kind == "harmless"):
+            continue
         extra = row.get("input")
         if isinstance(extra, str) and extra.strip():
             text = f"{text.strip()}\n\n{extra.strip()}"
-        out.append(
-            {
-                "id": str(row.get("id") or f"{kind}-{i:06d}"),
-                "task": kind,
-                "prompt": text.strip(),
-                "answer": None,
-                "meta": {
-                    "category": str(row.get("category") or "user"),
-                    "template_id": None,
-                    "split": "eval",
-                },
-            }
-        )
+        context = row.get("ContextString")
+        if isinstance(context, str) and context.strip():
+            text = f"{context.strip()}\n\n---\n\n{text.strip()}"
+        cat = next((row[k] for k in CATEGORY_KEYS if row.get(k) not in (None, "")), "user")
+        meta = {k: row[k] for k in META_KEYS if k in row and k != key and row[k] not in (None, "")}
+        meta.update({"category": str(cat), "template_id": None, "split": "eval"})
+        if safe is not None:
+            meta["xstest_safe"] = safe
+        own = {**roles} if "id" in roles else {"id": next(
+            (k for k in INSTRUCTION_ID_KEYS if row.get(k) not in (None, "")), "id")}  # fmt: skip
+        out.append({"id": row_id(row, own, f"{kind}-{i:06d}"), "task": kind,
+                    "prompt": text.strip(), "answer": None, "meta": meta})  # fmt: skip
     if not out:
-        raise DataError(f"{path}: no instructions found; expected one per row.")
+        raise DataError(f"{path}: no {kind} instructions found; expected one per row.")
     return out
 
 

@@ -22,13 +22,12 @@ already rendered through the tokenizer's chat template (use it verbatim).
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, check_input, read_json, read_jsonl, read_parquet
+from sftlens.core import DataError, check_input, read_rows
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -44,61 +43,17 @@ SFT_FORMATS = (
 def iter_rows(path: str | os.PathLike, csv_ok: bool = False) -> Iterator[tuple[str, dict]]:
     """Yield ``(where, row)`` for each record of a JSONL, JSON (list), parquet or CSV file.
 
-    ``where`` is ``"file:line"`` (JSONL, CSV), ``"file:item N"`` (JSON) or ``"file:row N"``
-    (parquet), for error messages. Values from parquet are converted to plain Python objects.
+    ``where`` names the file and line (or record, or row) for error messages; the reading is
+    `sftlens.core.read_rows`'. CSV is accepted only where `csv_ok` (SFT data needs nested
+    fields a CSV cannot hold).
     """
     p = check_input(path)
     suffix = p.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        # read_jsonl checks each line; re-count lines here to name them in our own errors.
-        with open(p, "rb") as f:
-            linenos = [i for i, raw in enumerate(f, start=1) if raw.strip()]
-        for lineno, rec in zip(linenos, read_jsonl(p), strict=True):
-            yield f"{p}:{lineno}", rec
-    elif suffix in JSON_SUFFIXES:
-        data = read_json(p)
-        if isinstance(data, dict):
-            # {"data": [...]} and similar single-key wrappers are common exports.
-            lists = [v for v in data.values() if isinstance(v, list)]
-            if len(lists) != 1:
-                raise DataError(f"{p}: expected a JSON list of records (or JSONL).")
-            data = lists[0]
-        if not isinstance(data, list):
-            raise DataError(f"{p}: expected a JSON list of records, got {type(data).__name__}.")
-        for i, rec in enumerate(data, start=1):
-            if not isinstance(rec, dict):
-                raise DataError(f"{p}:item {i}: expected a JSON object, got {type(rec).__name__}.")
-            yield f"{p}:item {i}", rec
-    elif suffix in PARQUET_SUFFIXES:
-        df = read_parquet(p)
-        for i, rec in enumerate(df.to_dict("records"), start=1):
-            yield f"{p}:row {i}", {k: _plain(v) for k, v in rec.items()}
-    elif suffix in CSV_SUFFIXES and csv_ok:
-        try:
-            with open(p, encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
-                for rec in reader:
-                    yield f"{p}:{reader.line_num}", dict(rec)
-        except UnicodeDecodeError:
-            raise DataError(f"{p}: not UTF-8; re-encode the file as UTF-8.") from None
-        except csv.Error as e:
-            raise DataError(f"{p}: not a readable CSV file ({e}).") from None
-    else:
+    known = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES + (CSV_SUFFIXES if csv_ok else ())
+    if suffix not in known:
         kinds = "JSONL, JSON or parquet" + (" or CSV" if csv_ok else "")
         raise DataError(f"{p}: unsupported file type {suffix or '(none)'!r}; use {kinds}.")
-
-
-def _plain(v: Any) -> Any:
-    """numpy arrays / scalars from parquet -> lists / Python scalars (recursively)."""
-    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
-        v = v.tolist()
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, float) and v != v:  # NaN: pandas' missing value
-        return None
-    return v
+    yield from read_rows(p)
 
 
 def _content(where: str, msg: Any) -> tuple[str, str]:

@@ -2,11 +2,12 @@
 
 math-verify compares answers symbolically (``\\frac{1}{2}`` equals ``0.5``), so a correct answer
 in another notation is not marked wrong. Problems come from the user's file (JSONL or parquet
-with ``problem``/``question`` and ``answer``/``solution``); there is no math generator.
+in the published field names of MATH500, GSM8K, AIME or AMC); there is no math generator.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -84,44 +85,104 @@ def score_math(completion: str, answer: str) -> dict:
     return {"correct": ok, "parsed_answer": pred, "reason": "ok" if ok else "wrong"}
 
 
-PROBLEM_KEYS = ("problem", "question")
-ANSWER_KEYS = ("answer", "solution")
+# Field names of the published sets, in the order they are looked for: MATH500 (problem,
+# answer, solution, unique_id), GSM8K (question, answer ending in "#### N"), AIME
+# (Problem/Answer/ID, or problem/answer/id), AMC (problem/answer/id), and the spec's own
+# {id, prompt, answer}.
+PROBLEM_KEYS = ("problem", "question", "Problem", "Question", "prompt")
+ANSWER_KEYS = ("answer", "Answer", "solution", "Solution")
+ID_KEYS = ("id", "ID", "unique_id", "problem_id", "Record ID", "idx")
+FIELD_ROLES = ("prompt", "answer", "id")
+GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 
 
-def load_math_problems(path: str) -> list[dict]:
-    """Read math problems (JSONL, JSON list or parquet) as problem records of task ``math``.
+def parse_fields(text: str | dict | None) -> dict[str, str]:
+    """``"prompt=Question,answer=Final"`` -> ``{"prompt": "Question", "answer": "Final"}``.
 
-    Each row needs ``problem`` or ``question``, and ``answer`` or ``solution`` (a solution's
-    last ``\\boxed{}`` becomes the answer). ``id`` and ``meta`` pass through; other columns
-    (level, subject, ...) go into ``meta``.
+    Raises:
+        ConfigError: a part without ``=`` or a role other than prompt, answer, id (and, for
+            multiple choice, choices, correct, incorrect).
+    """
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        pairs = list(text.items())
+    else:
+        pairs = []
+        for part in str(text).split(","):
+            if "=" not in part:
+                raise ConfigError(f"--field {text!r}: write ROLE=KEY pairs, e.g. prompt=Question.")
+            role, key = part.split("=", 1)
+            pairs.append((role.strip(), key.strip()))
+    known = (*FIELD_ROLES, "choices", "correct", "incorrect")
+    for role, key in pairs:
+        if role not in known or not key:
+            raise ConfigError(f"--field {role}={key}: the role must be one of {', '.join(known)}.")
+    return dict(pairs)
+
+
+def pick_field(row: dict, role: str, fields: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    """The key of `row` playing `role`: the user's --field, else the first known name present."""
+    if role in fields:
+        return fields[role]
+    return next((k for k in keys if row.get(k) not in (None, "")), None)
+
+
+def row_id(row: dict, fields: dict[str, str], default: str) -> str:
+    """The file's own id (``--field id=KEY`` or a known id column), else `default`."""
+    key = pick_field(row, "id", fields, ID_KEYS)
+    return str(row[key]) if key is not None and row.get(key) not in (None, "") else default
+
+
+def _reference(where: str, akey: str, value: object) -> str:
+    """The reference answer: a solution's last box, GSM8K's ``#### N``, or the value itself."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # AMC files store 14 as 14.0
+    text = str(value)
+    boxed = last_boxed(text)
+    if akey.lower() == "solution":
+        if boxed is None:
+            raise DataError(f"{where}: the solution has no \\boxed{{}} answer; add 'answer'.")
+        return boxed
+    m = GSM8K_ANSWER.search(text)
+    if m is not None:
+        return m.group(1).replace(",", "")
+    return text.strip()
+
+
+def load_math_problems(path: str, fields: str | dict | None = None) -> list[dict]:
+    """Read math problems (JSONL, JSON list, CSV or parquet) as problem records of task ``math``.
+
+    The problem comes from ``problem``/``question``/``Problem``/``prompt``, the answer from
+    ``answer``/``Answer`` (a GSM8K answer's ``#### N`` is N) or ``solution`` (its last
+    ``\\boxed{}``), the id from ``id``/``ID``/``unique_id``; ``--field prompt=KEY,answer=KEY,
+    id=KEY`` names other columns. Other scalar columns (level, subject, ...) go into ``meta``.
 
     Raises:
         DataError: unreadable file or a row without the keys (names file and line).
     """
+    fields = parse_fields(fields)
     out = []
-    for i, (where, row) in enumerate(iter_rows(path)):
-        pkey = next((k for k in PROBLEM_KEYS if row.get(k) is not None), None)
-        akey = next((k for k in ANSWER_KEYS if row.get(k) is not None), None)
-        if pkey is None or akey is None:
-            raise DataError(
-                f"{where}: expected 'problem' or 'question' and 'answer' or 'solution' "
-                f"(has: {', '.join(map(str, row)) or 'none'})."
-            )
-        answer = str(row[akey])
-        if akey == "solution":
-            boxed = last_boxed(answer)
-            if boxed is None:
-                raise DataError(f"{where}: the solution has no \\boxed{{}} answer; add 'answer'.")
-            answer = boxed
+    for i, (where, row) in enumerate(iter_rows(path, csv_ok=True)):
+        pkey = pick_field(row, "prompt", fields, PROBLEM_KEYS)
+        akey = pick_field(row, "answer", fields, ANSWER_KEYS)
+        for role, key in (("prompt", pkey), ("answer", akey)):
+            if key is None or row.get(key) in (None, ""):
+                known = ", ".join(PROBLEM_KEYS if role == "prompt" else ANSWER_KEYS)
+                looked = f"{key!r}" if role in fields else f"(looked for {known})"
+                raise DataError(
+                    f"{where}: no {role} field {looked}; has: "
+                    f"{', '.join(map(str, row)) or 'none'}; pass --field {role}=KEY."
+                )
         meta = dict(row["meta"]) if isinstance(row.get("meta"), dict) else {}
-        used = {pkey, akey, "id", "meta"}
+        used = {pkey, akey, "meta", *ID_KEYS, fields.get("id")}
         meta.update({k: v for k, v in row.items() if k not in used and _is_scalar(v)})
         out.append(
             {
-                "id": str(row["id"]) if row.get("id") is not None else f"math-{i:06d}",
+                "id": row_id(row, fields, f"math-{i:06d}"),
                 "task": "math",
                 "prompt": str(row[pkey]),
-                "answer": answer,
+                "answer": _reference(where, akey, row[akey]),
                 "meta": meta,
             }
         )

@@ -66,7 +66,8 @@ def trace_table(
         row = {
             "id": tg["id"],
             "model": tr.get("model"),
-            "step": ckpt.get("step"),
+            # A top-level step (a plain table's column) counts when the checkpoint has none.
+            "step": ckpt.get("step") if ckpt.get("step") is not None else tr.get("step"),
             "task": tr.get("task"),
             "correct": None if correct is None else bool(correct),
             "tokens": tokens,

@@ -14,7 +14,6 @@ import json
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 from sftlens.core import (
@@ -27,6 +26,7 @@ from sftlens.core import (
     input_record,
     interrupt_point,
     read_jsonl,
+    read_traces,
     start_resumable,
 )
 from sftlens.trace_tagger._ruleset import RULESET_ID
@@ -37,16 +37,12 @@ CHUNK_RECORDS = 256
 _worker_tagger = None
 
 
-def _records(path: Path, text_field: str, id_field: str) -> Iterator[tuple[object, object]]:
-    """``(id, text)`` per record; a record without the text field is an error naming its line."""
-    for k, rec in enumerate(read_jsonl(path, required=(text_field,))):
-        text = rec[text_field]
-        if text is not None and not isinstance(text, str):
-            raise DataError(
-                f"{path}: record {k + 1}: field {text_field!r} is {type(text).__name__}, "
-                "not a string; pass --text-field naming the text."
-            )
-        yield rec.get(id_field, k), text
+def _records(
+    path: Path, text_field: str | None, id_field: str | None, fmt: str
+) -> list[tuple[object, object]]:
+    """``(id, text)`` per completion, read by `sftlens.core.read_traces` from any trace format."""
+    traces = read_traces(path, fmt, text_field=text_field, id_field=id_field).records
+    return [(tr["id"], tr["completion"]) for tr in traces]
 
 
 def _init_worker(ruleset: str) -> None:
@@ -89,24 +85,30 @@ def _resume_point(partial: Path, n_total: int) -> int:
 def tag_file(
     in_path: str | os.PathLike,
     out_path: str | os.PathLike,
-    text_field: str = "completion",
-    id_field: str = "id",
+    text_field: str | None = None,
+    id_field: str | None = None,
     workers: int = 1,
     ruleset: str = RULESET_ID,
     chunk_records: int = CHUNK_RECORDS,
+    fmt: str = "auto",
 ) -> int:
     """Tag every record of a JSONL file and write the Tags JSONL; returns the records written.
 
     Args:
-        in_path: JSONL with one text per record under `text_field`.
+        in_path: a file of completions in any format `sftlens.core.read_traces` reads (Trace
+            JSONL, OpenAI messages or chat completions, batch output, vLLM outputs, lm-eval
+            samples, a table with a text column).
         out_path: the Tags JSONL (``id``, ``ruleset``, ``spans``, ``counts``, ``verbosity``);
             written only when complete.
-        text_field: the record key holding the text (a null value is the empty text).
-        id_field: the record key copied to ``id`` (the 0-based record index when absent).
+        text_field: a field path to the text (default: the format's own; a null value is
+            the empty text).
+        id_field: a field path copied to ``id`` (default: the format's own id, else the
+            0-based record index).
         workers: processes; 1 tags in this process.
         ruleset: rule-set id.
         chunk_records: most records per task handed to a worker (fewer when the file is
             small: each worker gets at least 4 tasks).
+        fmt: the input format (``auto`` detects it; see `sftlens.core.TRACE_FORMATS`).
 
     Raises:
         DataError: a missing file, a line that is not JSON or not UTF-8, a record without the
@@ -121,16 +123,18 @@ def tag_file(
     check_output(out)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     # Validate the whole input first: a bad line fails the run before any output exists.
-    n_total = sum(1 for _ in _records(src, text_field, id_field))
+    records = _records(src, text_field, id_field, fmt)
+    n_total = len(records)
     made_from = {
         "input": input_record(src),
+        "format": fmt,
         "text_field": text_field,
         "id_field": id_field,
         "ruleset": ruleset,
     }
     # Only a partial made from this input with these options is resumed; another is an error.
     done = _resume_point(partial, n_total) if start_resumable(partial, made_from) else 0
-    todo = itertools.islice(_records(src, text_field, id_field), done, None)
+    todo = itertools.islice(records, done, None)
     size = chunk_size(n_total - done, workers, chunk_records)
     chunks = iter(lambda: list(itertools.islice(todo, size)), [])
     written = done

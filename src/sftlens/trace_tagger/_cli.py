@@ -6,17 +6,24 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError, out_file
+from sftlens.core import TRACE_FORMATS, ConfigError, out_file
 from sftlens.trace_tagger._ruleset import RULESET_ID
+
+FORMAT_HELP = f"Input format: {' | '.join(TRACE_FORMATS)} (auto detects it)."
 
 
 def tag(
-    in_path: Path | None = typer.Argument(None, metavar="IN.jsonl", help="JSONL of texts."),
+    in_path: Path | None = typer.Argument(
+        None, metavar="IN", help="Traces or completions (JSONL, JSON, CSV, parquet)."
+    ),
     text: str | None = typer.Option(
         None, "--text", help="Tag this one text and print its spans (instead of a file)."
     ),
-    text_field: str = typer.Option("completion", help="Record key holding the text."),
-    id_field: str = typer.Option("id", help="Record key copied to the Tags id."),
+    text_field: str | None = typer.Option(
+        None, help="Field path to the text, e.g. 'messages[-1].content' (default: the format's)."
+    ),
+    id_field: str | None = typer.Option(None, help="Field path copied to the Tags id."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     out: Path | None = typer.Option(None, "--out", callback=out_file, help="Tags JSONL to write."),
     workers: int = typer.Option(1, help="Worker processes."),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
@@ -25,14 +32,18 @@ def tag(
     ),
 ) -> None:
     """Tag reasoning behaviours (backtracking, verification, subgoal setting, backward
-    chaining, hedging) and verbosity in a JSONL file of texts, or in one text.
+    chaining, hedging) and verbosity in a file of completions, or in one text.
 
-    Writes one Tags record per input record (id, ruleset, spans, counts, verbosity), in input
-    order; an interrupted run resumes from OUT.partial.
+    Reads sftlens traces, OpenAI chat messages or chat completions, OpenAI/vLLM batch output,
+    vLLM outputs, lm-evaluation-harness samples, or a table with a text column (--format auto
+    detects which). Writes one Tags record per completion (id, ruleset, spans, counts,
+    verbosity), in input order; an interrupted run resumes from OUT.partial.
 
     Example:
 
-      sftlens tag traces.jsonl --text-field completion --out tags.jsonl --workers 4
+      sftlens tag traces.jsonl --out tags.jsonl --workers 4
+
+      sftlens tag chats.jsonl --text-field 'messages[-1].content' --out tags.jsonl
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
 
@@ -54,6 +65,11 @@ def tag(
     part = parse_shard(shard)
     src = in_path
     if part:
+        if in_path.suffix.lower() not in (".jsonl", ".ndjson"):
+            raise ConfigError(
+                f"{in_path}: --shard splits JSONL lines; write one file first with "
+                "`sftlens import IN --out traces.jsonl`."
+            )
         if not in_path.is_file():
             raise ConfigError(f"{in_path}: no such file; check the path.")
         # The shard's block of records (blank lines skipped), tagged like a whole file.
@@ -64,7 +80,7 @@ def tag(
         src.write_bytes(b"".join(lines[i] for i in shard_block(len(lines), part)))
     try:
         n = tag_file(src, out, text_field=text_field, id_field=id_field, workers=workers,
-                     ruleset=ruleset)  # fmt: skip
+                     ruleset=ruleset, fmt=fmt)  # fmt: skip
     finally:
         if part:
             src.unlink(missing_ok=True)
@@ -73,36 +89,53 @@ def tag(
 
 def tag_table_cmd(
     tags_path: Path = typer.Argument(..., metavar="TAGS.jsonl", help="Tags JSONL."),
-    traces: Path = typer.Option(..., "--traces", help="Traces JSONL the tags were made from."),
+    traces: Path = typer.Option(..., "--traces", help="The file the tags were made from."),
     out: Path = typer.Option(..., "--out", callback=out_file, help="Parquet table to write."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples over traces."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    text_field: str | None = typer.Option(None, help="Field path to the text (as for tag)."),
+    id_field: str | None = typer.Option(None, help="Field path to the id (as for tag)."),
+    model: str | None = typer.Option(None, help="Model name for every trace."),
+    step: int | None = typer.Option(None, help="Checkpoint step for every trace."),
+    step_from: str | None = typer.Option(
+        None, help="Regex over the traces' path whose group is the step, e.g. 'step(\\d+)'."
+    ),
 ) -> None:
     """Aggregate tags per model, checkpoint step, task and correctness into a long-format
     parquet table (model, step, task, correct, metric, value, ci_low, ci_high, n).
 
+    Model and step come from the traces (``model``, ``step``, ``checkpoint.step``), from the
+    file name (--step-from), or from --model/--step; correctness from the traces' score (an
+    lm-eval metric, a ``correct`` column).
+
     Example:
 
       sftlens tag-table tags.jsonl --traces traces.jsonl --out tables/tags.parquet
+
+      sftlens tag-table tags.jsonl --traces runs/step400/chats.jsonl --step-from 'step(\\d+)' \\
+        --model qwen-sft --out tags.parquet
     """
-    from sftlens.core import read_jsonl, write_parquet
+    from sftlens.core import read_traces, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
-    from sftlens.trace_tagger._batch import TRACE_FIELD_TYPES, read_tags
+    from sftlens.trace_tagger._batch import read_tags
 
     if n_boot < 0:
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}.")
-    df = tag_table(read_tags(tags_path), read_jsonl(traces, required=("id",), types=TRACE_FIELD_TYPES), n_boot=n_boot,
-                   seed=seed)  # fmt: skip
+    records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
+                          step=step, step_from=step_from).records  # fmt: skip
+    df = tag_table(read_tags(tags_path), records, n_boot=n_boot, seed=seed)
     write_parquet(df, out)
     typer.echo(f"{len(df)} rows -> {out}")
 
 
 def tag_html_cmd(
     tags_path: Path = typer.Argument(..., metavar="TAGS.jsonl", help="Tags JSONL."),
-    traces: Path = typer.Option(..., "--traces", help="JSONL of the tagged records."),
+    traces: Path = typer.Option(..., "--traces", help="The file the tags were made from."),
     out: Path = typer.Option(..., "--out", callback=out_file, help="HTML file to write."),
-    text_field: str = typer.Option("completion", help="Record key holding the text."),
-    id_field: str = typer.Option("id", help="Record key matching the Tags id."),
+    text_field: str | None = typer.Option(None, help="Field path to the text (as for tag)."),
+    id_field: str | None = typer.Option(None, help="Field path to the id (as for tag)."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     limit: int = typer.Option(50, help="Show at most this many records."),
 ) -> None:
     """Write an HTML page of tagged records with the spans highlighted (displaCy spans).
@@ -111,16 +144,14 @@ def tag_html_cmd(
 
       sftlens tag-html tags.jsonl --traces traces.jsonl --out report/tags.html --limit 20
     """
-    from sftlens.core import read_jsonl
+    from sftlens.core import read_traces
     from sftlens.trace_tagger._batch import read_tags
     from sftlens.trace_tagger._html import write_html
 
     if limit < 0:
         raise ConfigError(f"--limit {limit}: use 0 or more records.")
-    # Every line is read (a malformed one past the limit is still an error); `limit` are shown.
-    types = {text_field: (str, type(None)), id_field: (str, int)}
-    records = list(read_jsonl(traces, required=(text_field,), types=types))[:limit]
-    write_html(out, records, read_tags(tags_path), text_field=text_field, id_field=id_field)
+    records = read_traces(traces, fmt, text_field=text_field, id_field=id_field).records[:limit]
+    write_html(out, records, read_tags(tags_path), text_field="completion", id_field="id")
     typer.echo(f"{len(records)} records -> {out}")
 
 
