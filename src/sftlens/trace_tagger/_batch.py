@@ -36,11 +36,11 @@ def _records(path: Path, text_field: str, id_field: str) -> Iterator[tuple[objec
         yield rec.get(id_field, k), text
 
 
-def _init_worker(ruleset: str) -> None:
+def _init_worker(ruleset: str, calibration: str | None = None) -> None:
     global _worker_tagger
     from sftlens.trace_tagger._tagger import get_tagger
 
-    _worker_tagger = get_tagger(ruleset)
+    _worker_tagger = get_tagger(ruleset, calibration)
 
 
 def _tag_chunk(chunk: list[tuple[object, object]]) -> list[dict]:
@@ -80,6 +80,7 @@ def tag_file(
     workers: int = 1,
     ruleset: str = RULESET_ID,
     chunk_records: int = CHUNK_RECORDS,
+    calibration: str | os.PathLike | None = None,
 ) -> int:
     """Tag every record of a JSONL file and write the Tags JSONL; returns the records written.
 
@@ -93,21 +94,29 @@ def tag_file(
         ruleset: rule-set id.
         chunk_records: most records per task handed to a worker (fewer when the file is
             small: each worker gets at least 4 tasks).
+        calibration: a fitted layer (`sftlens tag-fit`) file, ``"default"``, or None for
+            the rules alone; the records' ``ruleset`` then names the fit too.
 
     Raises:
         DataError: a missing file, a line that is not JSON or not UTF-8, a record without the
             text field (each naming the file and line).
     """
+    from sftlens.trace_tagger._calibration import resolve_calibration
     from sftlens.trace_tagger._ruleset import get_ruleset
 
     get_ruleset(ruleset)  # an unknown id fails before any work
+    cal = resolve_calibration(None if calibration is None else str(calibration))
+    if cal is not None:
+        cal.check_rules(ruleset)
+    calibration = None if calibration is None else str(calibration)
+    tag_id = cal.tag_id if cal is not None else ruleset
     src, out = Path(in_path), Path(out_path)
     if not src.is_file():
         raise DataError(f"{src}: file not found; check the path.")
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}.")
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
-    done = _resume_point(partial, ruleset)
+    done = _resume_point(partial, tag_id)
     # Validate the whole input first: a bad line fails the run before any output exists.
     n_total = sum(1 for _ in _records(src, text_field, id_field))
     todo = itertools.islice(_records(src, text_field, id_field), done, None)
@@ -115,7 +124,7 @@ def tag_file(
     chunks = iter(lambda: list(itertools.islice(todo, size)), [])
     written = done
     if workers == 1:
-        _init_worker(ruleset)
+        _init_worker(ruleset, calibration)
         for chunk in chunks:
             written += append_jsonl(partial, _tag_chunk(chunk))
     else:
@@ -123,9 +132,9 @@ def tag_file(
         # importing spaCy and loading the lookup tables again (seconds per worker).
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         if method == "fork":
-            _init_worker(ruleset)
+            _init_worker(ruleset, calibration)
         ctx = mp.get_context(method)
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(ruleset,)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(ruleset, calibration)) as pool:
             # imap keeps input order, so the partial file is always a prefix of the output.
             for result in pool.imap(_tag_chunk, chunks):
                 written += append_jsonl(partial, result)

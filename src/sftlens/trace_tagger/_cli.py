@@ -20,6 +20,12 @@ def tag(
     out: Path | None = typer.Option(None, "--out", help="Tags JSONL to write."),
     workers: int = typer.Option(1, help="Worker processes."),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="A fitted layer over the rules (sftlens tag-fit), or 'default' for the one "
+        "shipped in the package; without it the rules alone tag (deterministic, pure rules).",
+    ),
 ) -> None:
     """Tag reasoning behaviours (backtracking, verification, subgoal setting, backward
     chaining, hedging) and verbosity in a JSONL file of texts, or in one text.
@@ -32,6 +38,8 @@ def tag(
       sftlens tag traces.jsonl --text-field completion --out tags.jsonl --workers 4
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
+
+      sftlens tag traces.jsonl --calibration my-tagger.json --out tags.jsonl
     """
     if text is not None:
         if in_path is not None:
@@ -39,14 +47,14 @@ def tag(
         from sftlens.trace_tagger._batch import format_spans
         from sftlens.trace_tagger._tagger import get_tagger
 
-        typer.echo(format_spans(text, get_tagger(ruleset).tag(text)))
+        typer.echo(format_spans(text, get_tagger(ruleset, calibration).tag(text)))
         return
     if in_path is None or out is None:
         raise ConfigError("give IN.jsonl and --out OUT.jsonl (or --text TEXT for one text).")
     from sftlens.trace_tagger._batch import tag_file
 
     n = tag_file(in_path, out, text_field=text_field, id_field=id_field, workers=workers,
-                 ruleset=ruleset)  # fmt: skip
+                 ruleset=ruleset, calibration=calibration)  # fmt: skip
     typer.echo(f"tagged {n} records -> {out}")
 
 
@@ -106,3 +114,6 @@ def register(app: typer.Typer) -> None:
     app.command("tag")(tag)
     app.command("tag-table")(tag_table_cmd)
     app.command("tag-html")(tag_html_cmd)
+    from sftlens.trace_tagger import _cli_fit
+
+    _cli_fit.register(app)
