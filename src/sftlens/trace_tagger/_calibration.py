@@ -87,8 +87,8 @@ class Calibration:
             raise DataError(f"{path}: malformed calibration ({e!r}); fit it again.") from None
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the file atomically (JSON, weights rounded as fitted)."""
-        write_json(path, {**self.model, "id": self.id})
+        """Write the file atomically (one line of JSON, weights rounded as fitted)."""
+        write_json(path, {**self.model, "id": self.id}, indent=None)
 
     def check_rules(self, ruleset: str) -> None:
         """Refuse use with rules other than those the layer was fitted over."""

@@ -19,7 +19,7 @@ def _fmt(x: float) -> str:
 
 def _ci(m: dict, key: str) -> str:
     lo_hi = m["ci"].get(key)
-    if not lo_hi or any(math.isnan(v) for v in lo_hi):
+    if not lo_hi or any(v is None or math.isnan(v) for v in lo_hi):
         return ""
     return f" [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]"
 

@@ -46,6 +46,8 @@ class FitConfig:
         n_boot: bootstrap resamples for the intervals (0: none).
         seed: seed of the bootstrap and of the learning curve's samples.
         curve_sizes: tuning sentences per learning-curve point.
+        prune: weights smaller than this in magnitude are dropped from the file (the figures
+            are measured after pruning).
     """
 
     c: float = 0.1
@@ -53,6 +55,7 @@ class FitConfig:
     n_boot: int = 1000
     seed: int = 0
     curve_sizes: tuple[int, ...] = CURVE_SIZES
+    prune: float = 0.02
 
 
 @dataclasses.dataclass
@@ -196,7 +199,7 @@ def _fit_model(files, label_map, labels, cfg: FitConfig, ruleset: str, rows=None
         if not len(picks):
             raise ConfigError(f"no tuning chunks for label {lab!r}; check --map and the files.")
         w, b, t = fit_label(X, y, groups, cfg.c)
-        weights[lab] = {vec.names[j]: _round(w[j]) for j in np.flatnonzero(np.abs(w) >= 1e-3)}
+        weights[lab] = {vec.names[j]: _round(w[j]) for j in np.flatnonzero(np.abs(w) >= cfg.prune)}
         intercept[lab], threshold[lab] = _round(b), t
     model = {
         "format": FORMAT,
@@ -306,6 +309,17 @@ def fit_calibration(
     ]  # fmt: skip
     cal.model["fit"] = {"c": cfg.c, "min_count": cfg.min_count, "seed": cfg.seed,
                         "n_boot": cfg.n_boot, "split": "first half of sorted problems tunes"}  # fmt: skip
-    cal.model["figures"] = measure(files, cal, label_map, cfg)
-    cal.model["learning_curve"] = learning_curve(files, label_map, labels, cfg, ruleset)
+    cal.model["figures"] = _no_nan(measure(files, cal, label_map, cfg))
+    cal.model["learning_curve"] = _no_nan(learning_curve(files, label_map, labels, cfg, ruleset))
     return cal
+
+
+def _no_nan(obj):
+    """Undefined figures (a correlation over constant counts) as JSON null, not NaN."""
+    if isinstance(obj, float):
+        return None if np.isnan(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_no_nan(v) for v in obj]
+    return obj
