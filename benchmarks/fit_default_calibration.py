@@ -35,8 +35,10 @@ def main() -> int:
     cpu = time.process_time() - t0
     cal.save(DEFAULT_CALIBRATION)
     n = sum(f["sentences"] for f in cal.model["training_files"])
-    print(f"fit {cal.id} over {cal.ruleset}: {n} labelled sentences, {cpu:.1f} s CPU (this "
-          f"process), {DEFAULT_CALIBRATION.stat().st_size / 1e3:.0f} kB -> {DEFAULT_CALIBRATION}\n")
+    print(
+        f"fit {cal.id} over {cal.ruleset}: {n} labelled sentences, {cpu:.1f} s CPU (this "
+        f"process), {DEFAULT_CALIBRATION.stat().st_size / 1e3:.0f} kB -> {DEFAULT_CALIBRATION}\n"
+    )
     print("\n".join(_table(cal.model["figures"], ("file", "split", "label", "tagger"))))
     print("\nLearning curve (held-out F1 / count correlation after N tuning sentences):\n")
     print("| file | label | " + " | ".join(f"N={n}" for n in (50, 100, 200, 500)) + " |")

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from sftlens.core import ConfigError, DataError, read_jsonl
+from sftlens.core import DataError, read_jsonl
 from sftlens.trace_tagger import RULESET_ID
 from sftlens.trace_tagger._agreement import agreement
 from sftlens.trace_tagger._calibration import DEFAULT_CALIBRATION, Calibration
@@ -195,7 +195,7 @@ def test_agreement_figures_by_hand():
 
 def test_rule_set_id_is_a_hash_of_the_rules():
     rules = RULESETS.get(RULESET_ID)
-    assert RULESET_ID == RULESET_PREFIX + rules_hash(rules)
+    assert RULESET_PREFIX + rules_hash(rules) == RULESET_ID
     first = rules[0]
     changed = dataclasses.replace(first, patterns=lambda: [*first.patterns(), "new phrase"])
     assert rules_hash((changed, *rules[1:])) != rules_hash(rules)
