@@ -211,3 +211,21 @@ def test_shipped_calibration_was_fitted_on_the_current_rules():
     )
     assert set(cal.labels) == {"verification", "backtracking"}
     assert np.isfinite(cal.weights).all()
+
+
+def test_experiment_spec_tag_names_a_calibration(fitted):
+    from sftlens.experiments import build_stages, load_spec
+
+    _, path, cal = fitted
+    plain = load_spec("countdown_lab", scale="tiny")
+    assert plain.analysis.tag.enabled and plain.analysis.tag.calibration is None
+    spec = load_spec("countdown_lab", scale="tiny",
+                     overrides=[f"analysis.tag.calibration={path}"])  # fmt: skip
+    tag_stages = [s for s in build_stages(spec) if s.name.startswith("tag.")]
+    assert tag_stages and all(s.params["calibration_id"] == cal.id for s in tag_stages)
+    with pytest.raises(DataError, match="missing.json"):
+        build_stages(
+            load_spec("countdown_lab", overrides=["analysis.tag.calibration=missing.json"])
+        )
+    off = load_spec("countdown_lab", scale="tiny", overrides=["analysis.tag=false"])
+    assert not any(s.name.startswith("tag.") for s in build_stages(off))

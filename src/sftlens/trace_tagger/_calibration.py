@@ -86,6 +86,11 @@ class Calibration:
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{path}: malformed calibration ({e!r}); fit it again.") from None
 
+    @staticmethod
+    def resolve(spec: str | os.PathLike | Calibration | None) -> Calibration | None:
+        """A path, ``"default"`` (the one shipped in the package), a `Calibration` or None."""
+        return resolve_calibration(spec)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the file atomically (one line of JSON, weights rounded as fitted)."""
         write_json(path, {**self.model, "id": self.id}, indent=None)
