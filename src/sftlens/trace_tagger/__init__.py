@@ -35,10 +35,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from sftlens.trace_tagger._calibration import Calibration
-    from sftlens.trace_tagger._fit import fit_calibration
     from sftlens.trace_tagger._aggregate import tag_table, trace_table
     from sftlens.trace_tagger._batch import read_tags, tag_file
+    from sftlens.trace_tagger._calibration import Calibration
+    from sftlens.trace_tagger._fit import fit_calibration
     from sftlens.trace_tagger._html import render_html, write_html
     from sftlens.trace_tagger._tagger import Tagger, verbosity
 
