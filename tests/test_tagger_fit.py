@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from sftlens.core import DataError, read_jsonl
+from sftlens.core import ConfigError, DataError, read_jsonl
 from sftlens.trace_tagger import RULESET_ID
 from sftlens.trace_tagger._agreement import agreement
 from sftlens.trace_tagger._calibration import DEFAULT_CALIBRATION, Calibration
@@ -229,3 +229,32 @@ def test_experiment_spec_tag_names_a_calibration(fitted):
         )
     off = load_spec("countdown_lab", scale="tiny", overrides=["analysis.tag=false"])
     assert not any(s.name.startswith("tag.") for s in build_stages(off))
+
+
+def test_heldout_phrasing_is_unseen_by_rule_tests_and_keeps_the_search():
+    from sftlens.tasks import get_task
+    from sftlens.tasks._countdown_trace import PHRASE_BANKS
+    from sftlens.trace_tagger._rules import rule_examples
+
+    import re
+
+    examples = [x.lower() for r in RULESETS.get(RULESET_ID) for ex in rule_examples(r)
+                for x in ex]  # fmt: skip
+    for group in PHRASE_BANKS["heldout"].values():
+        for phrase in group:
+            # No rule example is this phrase, whatever numbers fill its placeholders.
+            parts = re.split(r"\{\w+\}", phrase.lower())
+            pat = re.compile(r"[\d ()+*/=-]+".join(re.escape(x) for x in parts))
+            assert not [x for x in examples if pat.fullmatch(x)], phrase
+    task = get_task("countdown")
+    for p in task.generate(5, seed=3):
+        a, b = task.render(p, "cot", 7), task.render(p, "cot", 7, phrasing="heldout")
+        assert [(e["type"], e.get("expr")) for e in a["events"]] == [
+            (e["type"], e.get("expr")) for e in b["events"]
+        ]
+        assert a["response"] != b["response"]
+        for e in b["events"]:
+            if e["type"] == "backtrack":
+                assert b["response"][e["start"] : e["end"]].split(".")[0] not in a["response"]
+    with pytest.raises(ConfigError, match="unknown phrasing"):
+        task.render(p, "cot", 7, phrasing="nope")
