@@ -232,11 +232,11 @@ def test_experiment_spec_tag_names_a_calibration(fitted):
 
 
 def test_heldout_phrasing_is_unseen_by_rule_tests_and_keeps_the_search():
+    import re
+
     from sftlens.tasks import get_task
     from sftlens.tasks._countdown_trace import PHRASE_BANKS
     from sftlens.trace_tagger._rules import rule_examples
-
-    import re
 
     examples = [x.lower() for r in RULESETS.get(RULESET_ID) for ex in rule_examples(r)
                 for x in ex]  # fmt: skip
