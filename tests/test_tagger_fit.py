@@ -258,3 +258,35 @@ def test_heldout_phrasing_is_unseen_by_rule_tests_and_keeps_the_search():
                 assert b["response"][e["start"] : e["end"]].split(".")[0] not in a["response"]
     with pytest.raises(ConfigError, match="unknown phrasing"):
         task.render(p, "cot", 7, phrasing="nope")
+
+
+def test_judge_backend_writes_tags_and_tag_eval_scores_them(fitted, tiny_model_dir, tmp_path,
+                                                            run_cli):  # fmt: skip
+    labels, _, _ = fitted
+    sample = tmp_path / "sample.jsonl"
+    recs = []
+    for r in list(read_jsonl(labels))[8:10]:  # two held-out traces, up to their first check
+        k = next(i for i, c in enumerate(r["chunks"]) if "self_checking" in c["tags"])
+        chunks = r["chunks"][: k + 1]
+        recs.append({**r, "text": r["text"][: chunks[-1]["end"]], "chunks": chunks})
+    sample.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    out = tmp_path / "judge.jsonl"
+    args = ("tag-judge", sample, "--text-field", "text", "--model", tiny_model_dir, "--out", out)
+    rc, stdout, err = run_cli(*args)
+    assert rc == 0, err
+    judged = list(read_jsonl(out))
+    assert [r["id"] for r in judged] == [r["id"] for r in recs]
+    assert judged[0]["ruleset"] == f"judge:{tiny_model_dir.name}"
+    for r, src in zip(judged, recs, strict=True):
+        assert set(r["counts"]) >= {"verification", "backtracking"}
+        assert sum(r["counts"].values()) == len(r["spans"])
+        for sp in r["spans"]:
+            assert src["text"][sp["start"] : sp["end"]] == sp["text"] and sp["rule"] == "judge"
+    first = out.read_bytes()
+    assert run_cli(*args)[0] == 0 and out.read_bytes() == first  # no sampling: deterministic
+    rc, stdout, err = run_cli("tag-eval", sample, "--map", MAPS[0], "--tags", out,
+                              "--n-boot", "0")  # fmt: skip
+    assert rc == 0, err
+    assert "| judge.jsonl | verification |" in stdout and "| rules | verification |" in stdout
+    rc, _, err = run_cli("tag-eval", labels, "--map", MAPS[0], "--tags", out)
+    assert rc == 2 and "no Tags record with id" in err

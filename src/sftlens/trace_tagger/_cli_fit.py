@@ -90,6 +90,12 @@ def tag_eval_cmd(
     calibration: str | None = typer.Option(
         None, "--calibration", help="Fitted layer file (tag-fit), or 'default' for the shipped one."
     ),
+    tags: list[Path] = typer.Option(
+        [],
+        "--tags",
+        help="Tags JSONL of the labelled file's texts (e.g. from tag-judge), "
+        "scored beside the rules; repeatable.",
+    ),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
     split: str = typer.Option("all", help="Problems to score: all, tuning or held-out."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples (by trace) for the intervals."),
@@ -106,9 +112,11 @@ def tag_eval_cmd(
       sftlens tag-eval labels.jsonl --map 'self_checking=verification' --map 'uncertainty_management=backtracking'
 
       sftlens tag-eval labels.jsonl --map 'Backtracking=backtracking' --calibration my-tagger.json --split held-out
+
+      sftlens tag-eval labels.jsonl --map 'self_checking=verification' --tags judge.jsonl
     """
     from sftlens.trace_tagger._labelled import parse_maps
-    from sftlens.trace_tagger._tageval import evaluate_labelled
+    from sftlens.trace_tagger._tageval import TagsFile, evaluate_labelled
     from sftlens.trace_tagger._tagger import get_tagger
 
     if n_boot < 0:
@@ -116,6 +124,8 @@ def tag_eval_cmd(
     taggers = {"rules": get_tagger(ruleset)}
     if calibration is not None:
         taggers["fitted"] = get_tagger(ruleset, calibration)
+    for path in tags:
+        taggers[path.name] = TagsFile(path)
     rows, info = evaluate_labelled(labelled, parse_maps(maps), taggers, split=split,
                                    n_boot=n_boot, seed=seed)  # fmt: skip
     typer.echo(f"{info['file']}: split {info['split']}, {info['traces']} traces, "

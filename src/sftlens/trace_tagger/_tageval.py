@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sftlens.core import ConfigError
+from sftlens.core import ConfigError, DataError
 from sftlens.trace_tagger._agreement import agreement
 from sftlens.trace_tagger._features import assign_spans
 from sftlens.trace_tagger._labelled import LabelledTrace, check_map, label_targets, read_labelled
@@ -31,10 +31,35 @@ def split_traces(traces: Sequence[LabelledTrace], split: str) -> list[LabelledTr
     return [t for t in traces if (t.group in tune) == (split == "tuning")]
 
 
+class TagsFile:
+    """Tags records read from a file (e.g. a model judge's), scored like a tagger by trace id."""
+
+    def __init__(self, path: str | os.PathLike):
+        from sftlens.core import read_jsonl
+
+        self.path = path
+        self.records = {str(r["id"]): r for r in read_jsonl(path, required=("id", "spans"))}
+        ids = sorted({str(r.get("ruleset")) for r in self.records.values()})
+        self.tag_id = ", ".join(ids)
+
+    def for_traces(self, traces: Sequence[LabelledTrace]) -> list[dict]:
+        missing = [t.id for t in traces if t.id not in self.records]
+        if missing:
+            raise DataError(
+                f"{self.path}: no Tags record with id {missing[0]!r} ({len(missing)} traces of "
+                "the labelled file missing); tag the labelled file itself (--text-field text)."
+            )
+        return [self.records[t.id] for t in traces]
+
+
 def chunk_labels(tagger, traces: Sequence[LabelledTrace]) -> list[list[set[str]]]:
     """Per trace, per chunk: the labels of the tagger's spans overlapping the chunk."""
     out = []
-    for tr, tags in zip(traces, tagger.tag_many([t.text for t in traces]), strict=True):
+    if isinstance(tagger, TagsFile):
+        found = tagger.for_traces(traces)
+    else:
+        found = tagger.tag_many([t.text for t in traces])
+    for tr, tags in zip(traces, found, strict=True):
         spans = [(sp["start"], sp["end"], sp["label"]) for sp in tags["spans"]]
         out.append(assign_spans(tr.units, spans))
     return out
