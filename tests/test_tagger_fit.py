@@ -129,6 +129,13 @@ def test_tag_with_calibration_names_the_fit(fitted, tmp_path, run_cli):
     assert fit_spans[0]["rule"] == "fit" and rec["counts"]["verification"] == 1
     rc, out, _ = run_cli("tag", "--text", text)
     assert rc == 0 and f"ruleset: {RULESET_ID}\n" in out  # pure rules stay the default
+    rc, _, err = run_cli("tag-table", tmp_path / "t.jsonl", "--traces", traces, "--calibration",
+                         path, "--out", tmp_path / "t.parquet", "--n-boot", "10")  # fmt: skip
+    assert rc == 0, err
+    run_cli("tag", traces, "--out", tmp_path / "rules.jsonl")
+    rc, _, err = run_cli("tag-table", tmp_path / "rules.jsonl", "--traces", traces,
+                         "--calibration", path, "--out", tmp_path / "r.parquet")  # fmt: skip
+    assert rc == 2 and "record 1 was tagged by" in err and not (tmp_path / "r.parquet").exists()
 
 
 def test_calibration_fitted_on_other_rules_is_refused(fitted, tmp_path, run_cli):

@@ -64,6 +64,12 @@ def tag_table_cmd(
     out: Path = typer.Option(..., "--out", help="Parquet table to write."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples over traces."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="Require every Tags record to come from this fitted layer (or 'default'): a table "
+        "never mixes counts of different fits.",
+    ),
 ) -> None:
     """Aggregate tags per model, checkpoint step, task and correctness into a long-format
     parquet table (model, step, task, correct, metric, value, ci_low, ci_high, n).
@@ -71,6 +77,8 @@ def tag_table_cmd(
     Example:
 
       sftlens tag-table tags.jsonl --traces traces.jsonl --out tables/tags.parquet
+
+      sftlens tag-table tags.jsonl --traces traces.jsonl --calibration my-tagger.json --out t.parquet
     """
     from sftlens.core import read_jsonl, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
@@ -78,7 +86,18 @@ def tag_table_cmd(
 
     if n_boot < 0:
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}.")
-    df = tag_table(read_tags(tags_path), read_jsonl(traces, required=("id",)), n_boot=n_boot,
+    tags = read_tags(tags_path)
+    if calibration is not None:
+        from sftlens.trace_tagger._calibration import resolve_calibration
+
+        want = resolve_calibration(calibration).tag_id
+        for k, rec in enumerate(tags, 1):
+            if rec.get("ruleset") != want:
+                raise ConfigError(
+                    f"{tags_path}: record {k} was tagged by {rec.get('ruleset')!r}, not by "
+                    f"{want!r}; tag again with `sftlens tag --calibration {calibration}`."
+                )
+    df = tag_table(tags, read_jsonl(traces, required=("id",)), n_boot=n_boot,
                    seed=seed)  # fmt: skip
     write_parquet(df, out)
     typer.echo(f"{len(df)} rows -> {out}")
