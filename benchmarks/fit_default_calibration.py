@@ -6,8 +6,11 @@ when absent. The first half of each file's problems (sorted) tunes; the rest is 
 coding file is one trace, so it only evaluates (`eval_tagger_fit.py`). Writes
 ``src/sftlens/trace_tagger/data/default_calibration.json`` and prints the figures stored in it.
 
+``--swap-halves`` fits on the second half instead and only prints (nothing is written): how
+much a held-out figure depends on which problems are held out.
+
 Usage:
-  .venv/bin/python benchmarks/fit_default_calibration.py
+  .venv/bin/python benchmarks/fit_default_calibration.py [--swap-halves]
 """
 
 from __future__ import annotations
@@ -23,16 +26,22 @@ MAPS = {"self_checking": "verification", "Backtracking": "backtracking"}
 
 
 def main() -> int:
+    swap = "--swap-halves" in sys.argv[1:]
     if not all((DATA / f).is_file() for f in FILES):
         print(f"skipped: {DATA} lacks {FILES} (reference data, not part of the project)")
         return 0
     from sftlens.trace_tagger._calibration import DEFAULT_CALIBRATION
     from sftlens.trace_tagger._cli_fit import _table
-    from sftlens.trace_tagger._fit import fit_calibration
+    from sftlens.trace_tagger._fit import FitConfig, fit_calibration
 
     t0 = time.process_time()
-    cal = fit_calibration([DATA / f for f in FILES], MAPS)
+    cfg = FitConfig(tune_half="second" if swap else "first")
+    cal = fit_calibration([DATA / f for f in FILES], MAPS, cfg)
     cpu = time.process_time() - t0
+    if swap:
+        print("tuned on the second half of each file's problems; nothing written\n")
+        print("\n".join(_table(cal.model["figures"], ("file", "split", "label", "tagger"))))
+        return 0
     cal.save(DEFAULT_CALIBRATION)
     n = sum(f["sentences"] for f in cal.model["training_files"])
     print(

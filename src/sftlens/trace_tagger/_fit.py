@@ -48,6 +48,8 @@ class FitConfig:
         curve_sizes: tuning sentences per learning-curve point.
         prune: weights smaller than this in magnitude are dropped from the file (the figures
             are measured after pruning).
+        tune_half: which half of the sorted problems tunes, ``first`` or ``second`` (the
+            other is held out; ``second`` checks how much a figure depends on the split).
     """
 
     c: float = 0.1
@@ -56,6 +58,7 @@ class FitConfig:
     seed: int = 0
     curve_sizes: tuple[int, ...] = CURVE_SIZES
     prune: float = 0.02
+    tune_half: str = "first"
 
 
 @dataclasses.dataclass
@@ -81,14 +84,17 @@ def rule_features(tagger, traces: Sequence[LabelledTrace]):
     return feats, rule_labels
 
 
-def _load(paths: Sequence[str | os.PathLike], label_map: dict[str, str], tagger) -> list[_File]:
+def _load(
+    paths: Sequence[str | os.PathLike], label_map: dict[str, str], tagger, tune_half: str = "first"
+) -> list[_File]:
     files = []
     labels = sorted(set(label_map.values()))
     for p in paths:
         traces, grouping = read_labelled(p)
         check_map(traces, label_map, str(p))
         groups = sorted({t.group for t in traces})
-        tune = set(groups[: -(-len(groups) // 2)])
+        half = -(-len(groups) // 2)
+        tune = set(groups[:half] if tune_half == "first" else groups[half:] or groups)
         feats, rule_labels = rule_features(tagger, traces)
         files.append(
             _File(
@@ -291,10 +297,12 @@ def fit_calibration(
     from sftlens.trace_tagger._tagger import get_tagger
 
     cfg = cfg or FitConfig()
+    if cfg.tune_half not in ("first", "second"):
+        raise ConfigError(f"tune_half must be 'first' or 'second', got {cfg.tune_half!r}.")
     if not paths:
         raise ConfigError("give at least one labelled file.")
     labels = [lab for lab in LABELS if lab in set(label_map.values())]
-    files = _load(paths, label_map, get_tagger(ruleset))
+    files = _load(paths, label_map, get_tagger(ruleset), cfg.tune_half)
     for lab in labels:
         if not any(f.speaks[lab] for f in files):
             raise ConfigError(f"label {lab!r}: no file uses a tag mapped to it; check --map.")
@@ -308,7 +316,7 @@ def fit_calibration(
         for f in files
     ]  # fmt: skip
     cal.model["fit"] = {"c": cfg.c, "min_count": cfg.min_count, "seed": cfg.seed,
-                        "n_boot": cfg.n_boot, "split": "first half of sorted problems tunes"}  # fmt: skip
+                        "n_boot": cfg.n_boot, "split": f"{cfg.tune_half} half of sorted problems tunes"}  # fmt: skip
     cal.model["figures"] = _no_nan(measure(files, cal, label_map, cfg))
     cal.model["learning_curve"] = _no_nan(learning_curve(files, label_map, labels, cfg, ruleset))
     return cal
