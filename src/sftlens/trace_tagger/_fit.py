@@ -199,8 +199,8 @@ def _fit_model(files, label_map, labels, cfg: FitConfig, ruleset: str, rows=None
             for ci in range(len(f.traces[ti].units))
         ]  # fmt: skip
         X = vec([files[fi].features[ti][ci] for fi, ti, ci in picks])
-        y = np.array([files[fi].traces[ti].tags[ci] for fi, ti, ci in picks], dtype=object)
-        y = np.array([any(label_map.get(t) == lab for t in ts) for ts in y], bool)
+        y = np.array([any(label_map.get(t) == lab for t in files[fi].traces[ti].tags[ci])
+                      for fi, ti, ci in picks], bool)  # fmt: skip
         groups = [f"{files[fi].name}/{files[fi].traces[ti].group}" for fi, ti, _ in picks]
         if not len(picks):
             raise ConfigError(f"no tuning chunks for label {lab!r}; check --map and the files.")
