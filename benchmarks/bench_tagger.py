@@ -4,7 +4,8 @@ Compares, on the same trace text:
   * a plain keyword counter of the kind used in R1-Zero replications (regex counts of "wait",
     "recheck", "alternatively", "verify", ...): the cheap alternative, no spans;
   * spaCy's bare tokenizer (``spacy.blank("en").tokenizer``): the floor for any spaCy tagger;
-  * the full sftlens tagger (spans, counts, verbosity), in this process;
+  * the full sftlens tagger (spans, counts, verbosity), in this process, with the rules alone
+    and with the shipped fitted layer (``--calibration default``);
   * ``tag_file`` over a JSONL file with 1..N worker processes (scaling).
 
 Text: the Thought Anchors R1-distill traces (``../shared/data/thought_anchors_math_dev.jsonl``)
@@ -108,18 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     n = len(texts)
     tokenizer = spacy.blank("en").tokenizer
     tagger = Tagger()
+    fitted = Tagger(calibration="default")
     list(tagger.tag_many(texts[:5]))  # warm the vocab caches
+    list(fitted.tag_many(texts[:5]))
 
     methods = (
         ("keyword counter (regex)", lambda: [keyword_counts(t) for t in texts]),
         ("spaCy bare tokenizer", lambda: list(tokenizer.pipe(texts))),
         ("sftlens tagger (1 process)", lambda: list(tagger.tag_many(texts))),
+        ("sftlens tagger + fitted layer (1 process)", lambda: list(fitted.tag_many(texts))),
     )
     # Round-robin: every round times each method once, so a slow spell of a shared host hits
     # all of them alike; the best round of each is kept, and the tagger's CPU time is also
     # compared with the tokenizer's of the same round.
     best = [(float("inf"), float("inf"))] * len(methods)
-    paired = []
+    paired, paired_fit = [], []
     for _ in range(args.reps):
         cpus = []
         for k, (_, fn) in enumerate(methods):
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             best[k] = (min(best[k][0], wall), min(best[k][1], cpu))
             cpus.append(cpu)
         paired.append(cpus[2] / cpus[1])
+        paired_fit.append(cpus[3] / cpus[1])
     rows = [
         (name, 1, mb / w, n / w, mb / c) for (name, _), (w, c) in zip(methods, best, strict=True)
     ]
@@ -152,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{tok_cpu / per_cpu:.2f}x |")  # fmt: skip
     print(f"\ntagger / tokenizer CPU time, round by round: "
           f"{', '.join(f'{r:.2f}x' for r in paired)} (median {statistics.median(paired):.2f}x)")  # fmt: skip
+    print(f"tagger + fitted layer / tokenizer CPU time, round by round: "
+          f"{', '.join(f'{r:.2f}x' for r in paired_fit)} "
+          f"(median {statistics.median(paired_fit):.2f}x)")  # fmt: skip
     return 0
 
 

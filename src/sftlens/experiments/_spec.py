@@ -202,10 +202,26 @@ class SamplingSpec(Config):
 
 
 @dataclasses.dataclass
+class TagSpec(Config):
+    """How traces are tagged (``analysis.tag``; ``tag: true`` is ``{enabled: true}``)."""
+
+    enabled: bool = option(True, "tag reasoning behaviours in every trace")
+    calibration: str | None = option(
+        None,
+        "a fitted layer over the rules (sftlens tag-fit) file, or 'default' for the one shipped "
+        "in the package; null tags with the deterministic rules alone",
+    )
+
+
+@dataclasses.dataclass
 class AnalysisSpec(Config):
     """Which analyses run after sampling."""
 
-    tag: bool = option(True, "tag reasoning behaviours in every trace")
+    tag: bool | TagSpec = option(
+        help="tag reasoning behaviours in every trace: true/false, or a mapping "
+        "{enabled, calibration}",
+        factory=TagSpec,
+    )
     ruleset: str = option("default", "trace-tagger rule set")
     probe: bool = option(True, "dead-end probe by layer and checkpoint")
     refusal: bool = option(True, "refusal rate, refusal-direction drift and AUROC per checkpoint")
@@ -224,6 +240,8 @@ class AnalysisSpec(Config):
                 "analysis: give both refusal_harmful and refusal_harmless (or neither, for the "
                 "toy world's prompts)."
             )
+        if isinstance(self.tag, bool):
+            self.tag = TagSpec(enabled=self.tag)
 
 
 @dataclasses.dataclass

@@ -207,13 +207,17 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                 )
             )
             analysis_stages.append(f"rollout.{a.name}")
-            if spec.analysis.tag:
+            if spec.analysis.tag.enabled:
                 stages.append(
                     Stage(
                         f"tag.{a.name}",
                         _tag,
                         deps=(f"rollout.{a.name}",),
-                        params={**common, "ruleset": spec.analysis.ruleset},
+                        params={
+                            **common,
+                            "ruleset": spec.analysis.ruleset,
+                            **_calibration_params(spec.analysis.tag.calibration),
+                        },
                         outputs=(
                             f"{TAGS_DIR}/{a.name}.jsonl",
                             f"{PROBES_DIR}/{a.name}/appropriateness",
@@ -517,12 +521,26 @@ def traces_file(run_dir: Path, arm: str) -> Path:
     return run_dir / TRACES_DIR / arm / "traces.jsonl"
 
 
+def _calibration_params(calibration: str | None) -> dict:
+    """The tag stage's calibration and the fit's id (so a refitted file re-runs the stage)."""
+    if calibration is None:
+        return {}
+    from sftlens.trace_tagger import Calibration
+
+    path = calibration if calibration == "default" else str(Path(calibration).resolve())
+    cal = Calibration.resolve(path)
+    return {"calibration": path, "calibration_id": cal.id}
+
+
 def _tag(ctx: StageContext) -> None:
     from sftlens.trace_tagger import Tagger
 
     arm = _arm(ctx)
     traces = list(read_jsonl(traces_file(ctx.run_dir, arm), required=("id", "completion")))
-    tagger = Tagger(ctx.params["ruleset"]) if ctx.params["ruleset"] != "default" else Tagger()
+    kwargs = {"calibration": ctx.params.get("calibration")}
+    if ctx.params["ruleset"] != "default":
+        kwargs["ruleset"] = ctx.params["ruleset"]
+    tagger = Tagger(**kwargs)
     out = []
     tags = tagger.tag_many(tr["completion"] for tr in traces)
     for i, (tr, t) in enumerate(zip(traces, tags, strict=True)):

@@ -15,6 +15,7 @@ from sftlens.tasks._countdown_solve import int_solvable, solve_countdown
 from sftlens.tasks._countdown_trace import (
     DEFAULT_LOWQ_ERROR_RATE,
     DEFAULT_MAX_EXPANSIONS,
+    PHRASINGS,
     STYLES,
     render_style,
 )
@@ -78,6 +79,7 @@ class CountdownTask:
         *,
         max_expansions: int | None = None,
         lowq_error_rate: float | None = None,
+        phrasing: str = "default",
     ) -> dict:
         """The problem plus ``response``, ``events`` (ground truth) and ``style``.
 
@@ -87,7 +89,13 @@ class CountdownTask:
         ``verify`` (``expr``, its exact ``value``, ``target``, ``holds``: value == target).
         `lowq` steps also carry ``arith_ok``; ``meta["render"]["lowq_error"]`` says how a
         `lowq` trace went wrong (None, ``"near_miss"``, ``"false_claim"``).
+
+        ``phrasing="heldout"`` writes a `cot` trace's checks and backtracks from a second
+        phrase bank that the tagger's rule tests never use (same search, same events), to
+        measure the tagger on wording it was not written from.
         """
+        if phrasing not in PHRASINGS:
+            raise ConfigError(f"unknown phrasing {phrasing!r}; known: {', '.join(PHRASINGS)}.")
         if style not in STYLES:
             raise ConfigError(f"unknown countdown style {style!r}; known: {', '.join(STYLES)}.")
         me = self.max_expansions if max_expansions is None else max_expansions
@@ -104,7 +112,8 @@ class CountdownTask:
                 f"countdown problem {problem.get('id')!r}: {numbers} cannot make {target} with "
                 f"whole-number steps, which {style!r} traces need; render it as 'nocot' or drop it."
             )
-        return render_style(problem, style, seed, max_expansions=me, lowq_error_rate=er)
+        return render_style(problem, style, seed, max_expansions=me, lowq_error_rate=er,
+                            phrasing=phrasing)  # fmt: skip
 
     def score(self, problem: dict, completion: str) -> dict:
         """Verify the LAST ``<answer>...</answer>`` of `completion` exactly.

@@ -74,6 +74,43 @@ BACK = (
     "This branch fails. Return to {p}.",
     "Nothing here gives {t}. Going back to {p}.",
 )
+# A second phrase bank for the same events, in words the tagger's rule tests never use
+# (paraphrases, other openings): tagging traces rendered with it measures the rules on wording
+# they were not written from, instead of on their own phrases.
+HIT_HELDOUT = (
+    "{e}: exactly {t}!",
+    "{e} lands on {t}.",
+    "{e} gives the {t} we need.",
+    "{e}; that is {t}, as needed.",
+)
+MISS_HELDOUT = (
+    "{e}, {side} {t}.",
+    "{e} does not reach {t}.",
+    "{e}: off from {t}.",
+    "{e}, so not the {t} we want.",
+)
+FINAL_HELDOUT = (
+    "Confirming: {E} evaluates to {t}, as required.",
+    "Sanity check: {E} gives {t}. Good.",
+    "Plugging the expression back in, {E} comes to {t}.",
+    "Re-evaluating {E}: {t}. Confirmed.",
+    "To be sure, {E} = {t}. It checks out.",
+)
+BACK_HELDOUT = (
+    "This route is hopeless, so I abandon it and return to {p}.",
+    "Scrap that: {c} can never give {t}. Returning to {p}.",
+    "No luck on this path. Retreating to {p} to pick another move.",
+    "Stuck here, so I discard this branch.",
+    "That line of attack fails; starting over from {p}.",
+    "{c} leads nowhere. Undoing it, back at {p}.",
+)
+PHRASE_BANKS = {
+    "default": {"hit": HIT, "miss": MISS, "final": FINAL, "back": BACK},
+    "heldout": {"hit": HIT_HELDOUT, "miss": MISS_HELDOUT, "final": FINAL_HELDOUT,
+                "back": BACK_HELDOUT},
+}  # fmt: skip
+PHRASINGS = tuple(PHRASE_BANKS)
+
 PAD = (
     "The numbers are {list}.",
     "The target is {t}.",
@@ -129,25 +166,52 @@ class _CotWriter:
     """One `cot` trace: the seeded search, written as it goes."""
 
     def __init__(
-        self, numbers: list[int], target: int, ops: str, rng: random.Random, max_expansions: int
+        self,
+        numbers: list[int],
+        target: int,
+        ops: str,
+        rng: random.Random,
+        max_expansions: int,
+        phrasing: str = "default",
     ) -> None:
         self.t, self.ops, self.rng = target, ops, rng
+        self.bank = PHRASE_BANKS[phrasing]
+        # Another bank draws its wording from a stream of its own, while the search's stream
+        # draws as the default bank would: the same search and events, other words.
+        self.words = random.Random(f"{phrasing}|{rng.getstate()[1][:8]}")
+        self.last = {"back": "", "back_words": ""}
         self.budget = max_expansions
         self.b = _Builder()
         self.root = [Item(n, str(n)) for n in numbers]
         # Dead ends worth showing keep their numbers small (a tiny model reads digits one by one).
         self.limit = max(2 * target, max(numbers))
-        self.last_back = ""
 
     def write(self) -> tuple[str, list[dict], str]:
         self.b.add("<think>\n")
         self.b.add(HEADER.format(nums=_nums(self.root), t=self.t))
         final = self._descend(self.root)
         self.b.add("\n")
-        span = self.b.add(self.rng.choice(FINAL).format(E=final.expr, t=self.t))
+        span = self.b.add(self._pick("final").format(E=final.expr, t=self.t))
         self.b.event("verify", span, expr=final.expr, value=str(self.t), target=self.t, holds=True)
         self.b.add(f"\n</think>\n<answer>{final.expr}</answer>")
         return self.b.text, self.b.events, final.expr
+
+    def _pick(self, kind: str) -> str:
+        """A phrase of `kind` (``hit``, ``miss``, ``final``, ``back``) from the bank."""
+        options = PHRASE_BANKS["default"][kind]
+        if kind == "back":
+            # Never the same wording twice in a row (a double backtrack reads as a template).
+            options = [p for p in options if p != self.last["back"]]
+        chosen = self.rng.choice(options)
+        if kind == "back":
+            self.last["back"] = chosen
+        if self.bank is PHRASE_BANKS["default"]:
+            return chosen
+        options = [p for p in self.bank[kind] if p != self.last["back_words"]]
+        chosen = self.words.choice(options)
+        if kind == "back":
+            self.last["back_words"] = chosen
+        return chosen
 
     def _step(self, items: list[Item], move: Move) -> list[Item]:
         """Write one step line into a new state and return it."""
@@ -162,10 +226,11 @@ class _CotWriter:
     def _candidate(self, move: Move) -> bool:
         """Write ``a op b = v`` with its check against the target; True when it hits."""
         hit = move.result == self.t
-        phrase = self.rng.choice(HIT if hit else MISS)
+        phrase = self._pick("hit" if hit else "miss")
         cmp = "small" if move.result < self.t else "big"
+        side = "below" if move.result < self.t else "above"
         start = self.b.n
-        span = self.b.add(phrase.format(e=move.text, t=self.t, cmp=cmp))
+        span = self.b.add(phrase.format(e=move.text, t=self.t, cmp=cmp, side=side))
         # The equation sits at the start of every phrase, so its offsets are known.
         eq = (start, start + len(move.text))
         self.b.event("step", eq, expr=move.text, state=[move.result], dead_end=not hit)
@@ -176,10 +241,7 @@ class _CotWriter:
         return hit
 
     def _backtrack(self, items: list[Item], parent: list[Item]) -> None:
-        # Never the same wording twice in a row (a double backtrack would read as a template).
-        choice = self.rng.choice([p for p in BACK if p != self.last_back])
-        self.last_back = choice
-        phrase = choice.format(c=_nums(items), p=_nums(parent), t=self.t)
+        phrase = self._pick("back").format(c=_nums(items), p=_nums(parent), t=self.t)
         span = self.b.add(phrase)
         self.b.event(
             "backtrack", span, from_state=_vals(items), to_state=_vals(parent),
@@ -242,10 +304,16 @@ class _CotWriter:
 
 
 def render_cot(
-    numbers: list[int], target: int, ops: str, rng: random.Random, max_expansions: int
+    numbers: list[int],
+    target: int,
+    ops: str,
+    rng: random.Random,
+    max_expansions: int,
+    phrasing: str = "default",
 ) -> tuple[str, list[dict], str]:
-    """``(response, events, answer)`` of a `cot` trace."""
-    return _CotWriter(numbers, target, ops, rng, max_expansions).write()
+    """``(response, events, answer)`` of a `cot` trace, its behaviour sentences drawn from the
+    `phrasing` phrase bank (`PHRASE_BANKS`)."""
+    return _CotWriter(numbers, target, ops, rng, max_expansions, phrasing).write()
 
 
 def render_nocot(answer: str) -> tuple[str, list[dict]]:
@@ -350,7 +418,13 @@ def render_verbose(
 
 
 def render_style(
-    problem: dict, style: str, seed: int, *, max_expansions: int, lowq_error_rate: float
+    problem: dict,
+    style: str,
+    seed: int,
+    *,
+    max_expansions: int,
+    lowq_error_rate: float,
+    phrasing: str = "default",
 ) -> dict:
     """The example dict for one problem in one style (see `CountdownTask.render`)."""
     meta = problem["meta"]
@@ -361,7 +435,9 @@ def render_style(
     info: dict[str, Any] = {"seed": seed}
     if style == "cot":
         info["max_expansions"] = max_expansions
-        response, events, _ = render_cot(numbers, target, ops, rng, max_expansions)
+        if phrasing != "default":
+            info["phrasing"] = phrasing
+        response, events, _ = render_cot(numbers, target, ops, rng, max_expansions, phrasing)
     elif style == "nocot":
         answer = problem.get("answer") or solve_countdown(numbers, target, ops)
         response, events = render_nocot(answer)

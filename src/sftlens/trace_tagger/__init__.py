@@ -1,4 +1,5 @@
-"""Tag reasoning behaviours in any text with deterministic spaCy rules.
+"""Tag reasoning behaviours in any text with deterministic spaCy rules, optionally refined by a
+learned layer fitted to a researcher's own labels (`fit_calibration`, ``sftlens tag-fit``).
 
 Spans (char offsets, the rule that fired, the sentence index) for ``backtracking``,
 ``verification``, ``subgoal_setting``, ``backward_chaining`` and ``hedging``; verbosity
@@ -21,6 +22,8 @@ from sftlens.trace_tagger._rules import LABELS
 from sftlens.trace_tagger._ruleset import RULESET_ID
 
 _LAZY = {
+    "Calibration": "_calibration",
+    "fit_calibration": "_fit",
     "Tagger": "_tagger",
     "verbosity": "_tagger",
     "tag_file": "_batch",
@@ -34,6 +37,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from sftlens.trace_tagger._aggregate import tag_table, trace_table
     from sftlens.trace_tagger._batch import read_tags, tag_file
+    from sftlens.trace_tagger._calibration import Calibration
+    from sftlens.trace_tagger._fit import fit_calibration
     from sftlens.trace_tagger._html import render_html, write_html
     from sftlens.trace_tagger._tagger import Tagger, verbosity
 
@@ -46,10 +51,12 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Calibration",
     "LABELS",
     "RULESET_ID",
     "Tagger",
     "read_tags",
+    "fit_calibration",
     "render_html",
     "tag_file",
     "tag_table",

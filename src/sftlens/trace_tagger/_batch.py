@@ -45,19 +45,19 @@ def _records(
     return [(tr["id"], tr["completion"]) for tr in traces]
 
 
-def _init_worker(ruleset: str) -> None:
+def _init_worker(ruleset: str, calibration: str | None = None) -> None:
     global _worker_tagger
     from sftlens.trace_tagger._tagger import get_tagger
 
-    _worker_tagger = get_tagger(ruleset)
+    _worker_tagger = get_tagger(ruleset, calibration)
 
 
-def _init_pool_worker(ruleset: str) -> None:
+def _init_pool_worker(ruleset: str, calibration: str | None = None) -> None:
     # Ctrl-C reaches every process of the terminal's group: workers ignore it, and the parent
     # alone stops the pool (a worker killed by KeyboardInterrupt mid-task would leave the
     # parent waiting forever for that task's result).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(ruleset)
+    _init_worker(ruleset, calibration)
 
 
 def _tag_chunk(chunk: list[tuple[object, object]]) -> list[dict]:
@@ -91,6 +91,7 @@ def tag_file(
     ruleset: str = RULESET_ID,
     chunk_records: int = CHUNK_RECORDS,
     fmt: str = "auto",
+    calibration: str | os.PathLike | None = None,
 ) -> int:
     """Tag every record of a JSONL file and write the Tags JSONL; returns the records written.
 
@@ -109,14 +110,22 @@ def tag_file(
         chunk_records: most records per task handed to a worker (fewer when the file is
             small: each worker gets at least 4 tasks).
         fmt: the input format (``auto`` detects it; see `sftlens.core.TRACE_FORMATS`).
+        calibration: a fitted layer (`sftlens tag-fit`) file, ``"default"``, or None for
+            the rules alone; the records' ``ruleset`` then names the fit too.
 
     Raises:
         DataError: a missing file, a line that is not JSON or not UTF-8, a record without the
             text field (each naming the file and line).
     """
+    from sftlens.trace_tagger._calibration import resolve_calibration
     from sftlens.trace_tagger._ruleset import get_ruleset
 
     get_ruleset(ruleset)  # an unknown id fails before any work
+    cal = resolve_calibration(None if calibration is None else str(calibration))
+    if cal is not None:
+        cal.check_rules(ruleset)
+    calibration = None if calibration is None else str(calibration)
+    tag_id = cal.tag_id if cal is not None else ruleset
     src, out = check_input(in_path), Path(out_path)
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}.")
@@ -130,7 +139,7 @@ def tag_file(
         "format": fmt,
         "text_field": text_field,
         "id_field": id_field,
-        "ruleset": ruleset,
+        "ruleset": tag_id,
     }
     # Only a partial made from this input with these options is resumed; another is an error.
     done = _resume_point(partial, n_total) if start_resumable(partial, made_from) else 0
@@ -139,7 +148,7 @@ def tag_file(
     chunks = iter(lambda: list(itertools.islice(todo, size)), [])
     written = done
     if workers == 1:
-        _init_worker(ruleset)
+        _init_worker(ruleset, calibration)
         for chunk in chunks:
             written += append_jsonl(partial, _tag_chunk(chunk))
     else:
@@ -147,9 +156,11 @@ def tag_file(
         # importing spaCy and loading the lookup tables again (seconds per worker).
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         if method == "fork":
-            _init_worker(ruleset)
+            _init_worker(ruleset, calibration)
         ctx = mp.get_context(method)
-        with ctx.Pool(workers, initializer=_init_pool_worker, initargs=(ruleset,)) as pool:
+        with ctx.Pool(
+            workers, initializer=_init_pool_worker, initargs=(ruleset, calibration)
+        ) as pool:
             # imap keeps input order, so the partial file is always a prefix of the output
             # (and an interrupted run resumes after the last chunk appended).
             for result in pool.imap(_tag_chunk, chunks):

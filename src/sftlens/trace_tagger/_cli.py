@@ -30,6 +30,12 @@ def tag(
     shard: str | None = typer.Option(
         None, help="K/N: tag block K of N of the records into OUT.shard-K-of-N (see `merge`)."
     ),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="A fitted layer over the rules (sftlens tag-fit), or 'default' for the one "
+        "shipped in the package; without it the rules alone tag (deterministic, pure rules).",
+    ),
 ) -> None:
     """Tag reasoning behaviours (backtracking, verification, subgoal setting, backward
     chaining, hedging) and verbosity in a file of completions, or in one text.
@@ -48,6 +54,8 @@ def tag(
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
 
       sftlens tag traces.jsonl --out tags.jsonl --shard 2/4   # then: sftlens merge tags.jsonl
+
+      sftlens tag traces.jsonl --calibration my-tagger.json --out tags.jsonl
     """
     if text is not None:
         if in_path is not None:
@@ -55,7 +63,7 @@ def tag(
         from sftlens.trace_tagger._batch import format_spans
         from sftlens.trace_tagger._tagger import get_tagger
 
-        typer.echo(format_spans(text, get_tagger(ruleset).tag(text)))
+        typer.echo(format_spans(text, get_tagger(ruleset, calibration).tag(text)))
         return
     if in_path is None or out is None:
         raise ConfigError("give IN.jsonl and --out OUT.jsonl (or --text TEXT for one text).")
@@ -80,7 +88,7 @@ def tag(
         src.write_bytes(b"".join(lines[i] for i in shard_block(len(lines), part)))
     try:
         n = tag_file(src, out, text_field=text_field, id_field=id_field, workers=workers,
-                     ruleset=ruleset, fmt=fmt)  # fmt: skip
+                     ruleset=ruleset, fmt=fmt, calibration=calibration)  # fmt: skip
     finally:
         if part:
             src.unlink(missing_ok=True)
@@ -101,6 +109,12 @@ def tag_table_cmd(
     step_from: str | None = typer.Option(
         None, help="Regex over the traces' path whose group is the step, e.g. 'step(\\d+)'."
     ),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="Require every Tags record to come from this fitted layer (or 'default'): a table "
+        "never mixes counts of different fits.",
+    ),
 ) -> None:
     """Aggregate tags per model, checkpoint step, task and correctness into a long-format
     parquet table (model, step, task, correct, metric, value, ci_low, ci_high, n).
@@ -115,6 +129,8 @@ def tag_table_cmd(
 
       sftlens tag-table tags.jsonl --traces runs/step400/chats.jsonl --step-from 'step(\\d+)' \\
         --model qwen-sft --out tags.parquet
+
+      sftlens tag-table tags.jsonl --traces traces.jsonl --calibration my-tagger.json --out t.parquet
     """
     from sftlens.core import read_traces, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
@@ -122,9 +138,20 @@ def tag_table_cmd(
 
     if n_boot < 0:
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}.")
+    tags = read_tags(tags_path)
+    if calibration is not None:
+        from sftlens.trace_tagger._calibration import resolve_calibration
+
+        want = resolve_calibration(calibration).tag_id
+        for k, rec in enumerate(tags, 1):
+            if rec.get("ruleset") != want:
+                raise ConfigError(
+                    f"{tags_path}: record {k} was tagged by {rec.get('ruleset')!r}, not by "
+                    f"{want!r}; tag again with `sftlens tag --calibration {calibration}`."
+                )
     records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
                           step=step, step_from=step_from).records  # fmt: skip
-    df = tag_table(read_tags(tags_path), records, n_boot=n_boot, seed=seed)
+    df = tag_table(tags, records, n_boot=n_boot, seed=seed)
     write_parquet(df, out)
     typer.echo(f"{len(df)} rows -> {out}")
 
@@ -160,3 +187,6 @@ def register(app: typer.Typer) -> None:
     app.command("tag")(tag)
     app.command("tag-table")(tag_table_cmd)
     app.command("tag-html")(tag_html_cmd)
+    from sftlens.trace_tagger import _cli_fit
+
+    _cli_fit.register(app)

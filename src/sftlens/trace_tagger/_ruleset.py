@@ -1,6 +1,15 @@
-"""The registered rule sets; `RULESET_ID` is the default written into every Tags record."""
+"""The registered rule sets; `RULESET_ID` is the default written into every Tags record.
+
+A rule set's id is a hash of its rules (`rules_hash`): every rule's label, name, yields and
+patterns, and the source of every context rule. Changing any pattern changes the id, so a count
+(or a fitted layer, see `_calibration`) always names the exact rules that produced it.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import inspect
+import json
 
 from sftlens.trace_tagger import (
     _rules_backtracking,
@@ -10,18 +19,34 @@ from sftlens.trace_tagger import (
 )
 from sftlens.trace_tagger._rules import RULESETS, Rule
 
-RULESET_ID = "sftlens-rules-v3"
+RULESET_PREFIX = "sftlens-rules-"
 
-RULESETS.add(
-    RULESET_ID,
-    (
-        *_rules_backtracking.RULES,
-        *_rules_verification.RULES,
-        *_rules_planning.RULES_SUBGOAL,
-        *_rules_planning.RULES_BACKWARD,
-        *_rules_hedging.RULES,
-    ),
+
+def rules_hash(rules: tuple[Rule, ...]) -> str:
+    """A 12-hex-digit hash of `rules`, in order: what each matches and how it resolves."""
+    h = hashlib.sha256()
+    for r in rules:
+        entry = {
+            "key": r.key,
+            "yields_to": list(r.yields_to),
+            "patterns": r.patterns(),
+            "context": inspect.getsource(r.context) if r.context is not None else None,
+        }
+        h.update(json.dumps(entry, sort_keys=True, ensure_ascii=True).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:12]
+
+
+_DEFAULT_RULES = (
+    *_rules_backtracking.RULES,
+    *_rules_verification.RULES,
+    *_rules_planning.RULES_SUBGOAL,
+    *_rules_planning.RULES_BACKWARD,
+    *_rules_hedging.RULES,
 )
+RULESET_ID = RULESET_PREFIX + rules_hash(_DEFAULT_RULES)
+
+RULESETS.add(RULESET_ID, _DEFAULT_RULES)
 
 
 def get_ruleset(name: str = RULESET_ID) -> tuple[Rule, ...]:

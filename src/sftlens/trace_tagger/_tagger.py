@@ -8,6 +8,7 @@ import numpy as np
 
 from sftlens.core import interrupt_point
 from sftlens.trace_tagger import _verbosity
+from sftlens.trace_tagger._calibration import FIT_RULE, Calibration, resolve_calibration
 from sftlens.trace_tagger._matching import AnchoredMatcher
 from sftlens.trace_tagger._pipeline import LEMMATIZER, MAX_PIECE_CHARS, build_nlp, segment
 from sftlens.trace_tagger._rules import LABELS, Rule
@@ -46,6 +47,9 @@ class Tagger:
         ruleset: a registered rule-set id (default `RULESET_ID`); written into every output.
         max_piece_chars: longest piece handed to spaCy at once (long traces are cut at blank
             lines, line or sentence ends).
+        calibration: a fitted layer over the rules (`sftlens tag-fit`): a file path,
+            ``"default"`` for the one shipped in the package, or None for the rules alone.
+            A layer fitted over other rules is refused (`ConfigError`).
 
     Example:
         >>> tags = Tagger().tag("Wait, that's not right. Let me verify: 4 * 6 = 24.")
@@ -53,12 +57,22 @@ class Tagger:
         [('backtracking', 1), ('backward_chaining', 0)]
     """
 
-    def __init__(self, ruleset: str = RULESET_ID, max_piece_chars: int = MAX_PIECE_CHARS):
+    def __init__(
+        self,
+        ruleset: str = RULESET_ID,
+        max_piece_chars: int = MAX_PIECE_CHARS,
+        calibration: str | Calibration | None = None,
+    ):
         from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, IS_STOP, LENGTH, LOWER, SENT_START
         from spacy.matcher import PhraseMatcher
 
         self.ruleset = ruleset
         self.rules: tuple[Rule, ...] = get_ruleset(ruleset)
+        self.calibration = resolve_calibration(calibration)
+        if self.calibration is not None:
+            self.calibration.check_rules(ruleset)
+        # What every Tags record's ``ruleset`` says: the rules, and the fit when one is used.
+        self.tag_id = self.calibration.tag_id if self.calibration else ruleset
         self.max_piece_chars = max_piece_chars
         self.nlp = build_nlp()
         strings = self.nlp.vocab.strings
@@ -134,7 +148,7 @@ class Tagger:
         sent = np.cumsum(starts) - 1 + st.n_sent
         st.n_sent += int(starts.sum())
         sent_starts = np.flatnonzero(starts)
-        if self._context_rules and len(sent_starts):
+        if (self._context_rules or self.calibration) and len(sent_starts):
             # Char range of each sentence: its first token to the end of its last non-space
             # token (trailing white space belongs to no sentence).
             solid = np.flatnonzero(arr[:, 1] == 0)
@@ -159,6 +173,8 @@ class Tagger:
         spans = _resolve(st.spans)
         if self._context_rules and st.sent_chars:
             spans = _add_context(spans, self._context_rules, np.concatenate(st.sent_chars))
+        if self.calibration is not None and st.sent_chars:
+            spans = _apply_fit(spans, text, np.concatenate(st.sent_chars), self.calibration)
         counts = {label: 0 for label in LABELS}
         for label in LABELS:
             counts[label] = len({sent for _, _, r, sent in spans if r.label == label})
@@ -171,7 +187,7 @@ class Tagger:
             self._lex,
         )
         return {
-            "ruleset": self.ruleset,
+            "ruleset": self.tag_id,
             "spans": [
                 {
                     "start": s,
@@ -248,15 +264,41 @@ def _add_context(
     return sorted(spans + added, key=lambda x: (x[0], x[1], x[2].key))
 
 
-_CACHE: dict[str, Tagger] = {}
+_FIT_RULES = {label: Rule(FIT_RULE, label, lambda: []) for label in LABELS}
 
 
-def get_tagger(ruleset: str = RULESET_ID) -> Tagger:
-    """A process-wide `Tagger` for `ruleset`, built on first use (building one takes a while:
-    the lookup tables load and every pattern is validated)."""
-    if ruleset not in _CACHE:
-        _CACHE[ruleset] = Tagger(ruleset)
-    return _CACHE[ruleset]
+def _apply_fit(
+    spans: list[tuple[int, int, Rule, int]], text: str, sent_chars: np.ndarray, cal: Calibration
+) -> list[tuple[int, int, Rule, int]]:
+    """Let a fitted layer decide its labels per sentence (see `_calibration`)."""
+    unit_rules: list[set[str]] = [set() for _ in range(len(sent_chars))]
+    for _, _, r, sent in spans:
+        unit_rules[sent].add(r.key)
+    units = [(int(s), int(e)) for s, e in sent_chars]
+    pred = cal.predict(text, units, unit_rules)
+    col = {label: j for j, label in enumerate(cal.labels)}
+    kept = [sp for sp in spans if sp[2].label not in col or pred[sp[3], col[sp[2].label]]]
+    has = {(sent, r.label) for _, _, r, sent in kept}
+    added = [
+        (units[k][0], units[k][1], _FIT_RULES[label], int(k))
+        for label, j in col.items()
+        for k in np.flatnonzero(pred[:, j])
+        if (k, label) not in has
+    ]
+    return sorted(kept + added, key=lambda x: (x[0], x[1], x[2].key))
+
+
+_CACHE: dict[tuple[str, str | None], Tagger] = {}
+
+
+def get_tagger(ruleset: str = RULESET_ID, calibration: str | None = None) -> Tagger:
+    """A process-wide `Tagger` for `ruleset` (and a calibration file, or ``"default"``), built
+    on first use (building one takes a while: the lookup tables load and every pattern is
+    validated)."""
+    key = (ruleset, None if calibration is None else str(calibration))
+    if key not in _CACHE:
+        _CACHE[key] = Tagger(ruleset, calibration=calibration)
+    return _CACHE[key]
 
 
 def verbosity(text: str | bytes | None) -> dict[str, float]:
