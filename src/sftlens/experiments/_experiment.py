@@ -113,10 +113,11 @@ def quickstart(
     run_dir: str | Path = QUICKSTART_DIR,
     scale: str = QUICKSTART_SCALE,
     stream: TextIO | None = None,
+    dry_run: bool = False,
 ) -> Path:
     """The toy world end to end (``countdown_lab`` at tiny scale) into ``runs/quickstart/``.
 
     Returns:
-        The report's ``index.html``.
+        The report's ``index.html`` (the run folder on ``dry_run``: the plan is printed).
     """
-    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, stream=stream)
+    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, stream=stream, dry_run=dry_run)

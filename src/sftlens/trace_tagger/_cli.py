@@ -29,7 +29,9 @@ def tag(
 
     Example:
 
-      sftlens tag traces.jsonl --text-field completion --out tags.jsonl --workers 4
+      sftlens data countdown --n 50 --style cot --out cd.jsonl
+
+      sftlens tag cd.jsonl --text-field response --out tags.jsonl --workers 2
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
     """
@@ -62,7 +64,10 @@ def tag_table_cmd(
 
     Example:
 
-      sftlens tag-table tags.jsonl --traces traces.jsonl --out tables/tags.parquet
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens tag-table toy/tags/strong-cot.jsonl \\
+        --traces toy/traces/strong-cot/traces.jsonl --out tables/tags.parquet
     """
     from sftlens.core import read_jsonl, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
@@ -88,7 +93,10 @@ def tag_html_cmd(
 
     Example:
 
-      sftlens tag-html tags.jsonl --traces traces.jsonl --out report/tags.html --limit 20
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens tag-html toy/tags/strong-cot.jsonl \\
+        --traces toy/traces/strong-cot/traces.jsonl --out tags.html --limit 20
     """
     import itertools
 
