@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from sftlens.core import ConfigError, read_parquet
-from sftlens.rollout import checkpoint_table, detect_dip, pass_at_k, plot_curves, write_table
+from sftlens.rollout import (
+    checkpoint_table,
+    detect_dip,
+    detect_dips,
+    pass_at_k,
+    plot_curves,
+    write_table,
+)
 
 
 def _trace(model, step, task, pid, idx, correct, n_tokens=10, finish="stop", refused=False):
@@ -122,6 +129,18 @@ def test_dip_and_recovery_are_found():
     assert d.recovered and d.recovery_step == 40
     assert d.exceeded_step == 50
     assert "dip at step 20" in d.describe()
+
+
+def test_dips_read_a_run_evals_table_and_name_missing_columns():
+    """A run's tables/evals.parquet names the eval set `eval`; dips read it like `task`."""
+    curve = _curve([0.50, 0.40, 0.20, 0.35, 0.49, 0.60]).assign(
+        model="strong", eval="in_domain", metric="accuracy"
+    )
+    res = detect_dips(curve, "accuracy")
+    assert list(res["task"]) == ["in_domain"] and bool(res["found"].iloc[0])
+    assert res["dip_step"].iloc[0] == 20
+    with pytest.raises(ConfigError, match="no model, task column"):
+        detect_dips(curve.drop(columns=["model", "eval"]), "accuracy")
 
 
 def test_noise_is_not_a_dip():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sftlens import tasks
 from sftlens.trace_tagger import Tagger
 from sftlens.trace_tagger._evaluate import evaluate_events, span_agreement
-
-tasks = pytest.importorskip("sftlens.tasks")
 
 
 def test_span_agreement_counts_overlaps():

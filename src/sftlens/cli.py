@@ -9,16 +9,70 @@ fast.
 from __future__ import annotations
 
 import importlib
+import inspect
 import shlex
 import sys
 import warnings
 
+import click
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+from typer.main import get_command_name
 
 from sftlens.core import EXIT_USAGE, SftlensError, SftlensWarning, enable_ctrl_c
 
 # The shell's code for a run ended by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+
+# Verb name -> position in the pipeline (filled as the verb modules register, below).
+_RANK: dict[str, int] = {}
+
+
+def _tidy_help(text: str | None) -> str | None:
+    """Prose paragraphs joined into one line each (rich re-wraps them to the terminal), example
+    paragraphs (indented lines) kept line by line, and rich markup characters escaped so a
+    ``[...]`` in a help text prints as written."""
+    if not text:
+        return text
+    paragraphs = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        if para.startswith(" "):
+            paragraphs.append(para)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in para.splitlines()))
+    return escape("\n\n".join(paragraphs))
+
+
+def _tidy(cmd: click.Command) -> None:
+    """Tidy the help of `cmd` and every subcommand: prose re-flowed, examples kept on their own
+    lines, and no ``<bool>`` type shown beside an on/off flag."""
+    cmd.help = _tidy_help(cmd.help)
+    # click builds --help lazily and caches it; build it now so it is tidied too.
+    help_option = cmd.get_help_option(cmd.context_class(cmd))
+    for param in [*cmd.params, *([help_option] if help_option else [])]:
+        # Options carry help and may be flags; arguments do neither (duck-typed: typer's
+        # option class is not click's).
+        if getattr(param, "param_type_name", "") == "option":
+            param.help = _tidy_help(param.help)
+            if param.is_flag:
+                param.metavar = ""
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        _tidy(sub)
+
+
+class _Root(TyperGroup):
+    """The root command: verbs listed in pipeline order, every help text tidied once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        end = len(VERB_MODULES)
+        return sorted(names, key=lambda n: (_RANK.get(n, end), names.index(n)))
+
 
 app = typer.Typer(
     name="sftlens",
@@ -27,11 +81,12 @@ app = typer.Typer(
         "and score every checkpoint, tag reasoning behaviours, probe activations and refusal "
         "directions, and write a report.\n\n"
         "Examples:\n\n"
-        "  sftlens quickstart                      # the toy world end to end, on CPU\n\n"
-        "  sftlens data countdown --n 1000 --style cot --out data/cd.jsonl\n\n"
-        "  sftlens train --config configs/train_toy.yaml\n\n"
-        "  sftlens tag traces.jsonl --text-field completion --out tags.jsonl"
+        "  sftlens run countdown_lab --scale micro --out toy   # every stage, tiny\n\n"
+        "  sftlens quickstart        # the toy world end to end on CPU, minutes\n\n"
+        "  sftlens data countdown --n 100 --style cot --out data/cd.jsonl\n\n"
+        "  sftlens tag data/cd.jsonl --text-field response --out tags.jsonl"
     ),
+    cls=_Root,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -67,7 +122,13 @@ VERB_MODULES = (
     "sftlens.experiments._cli",
 )
 
-for _name in VERB_MODULES:
+
+def _registered_names() -> list[str]:
+    names = [c.name or get_command_name(c.callback.__name__) for c in app.registered_commands]
+    return names + [g.name for g in app.registered_groups if g.name]
+
+
+for _rank, _name in enumerate(VERB_MODULES):
     try:
         _mod = importlib.import_module(_name)
     except ModuleNotFoundError as _e:
@@ -76,6 +137,9 @@ for _name in VERB_MODULES:
             raise
         continue
     _mod.register(app)
+    for _verb in _registered_names():
+        _RANK.setdefault(_verb, _rank)
+_RANK["version"] = len(VERB_MODULES)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

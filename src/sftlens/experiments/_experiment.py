@@ -145,6 +145,7 @@ def quickstart(
     scale: str = QUICKSTART_SCALE,
     stream: TextIO | None = None,
     pretrain: bool = False,
+    dry_run: bool = False,
 ) -> Path:
     """The toy world end to end (``countdown_lab`` at tiny scale) into ``runs/quickstart/``.
 
@@ -155,7 +156,9 @@ def quickstart(
         pretrain: pretrain the toy bases even where shipped ones match the recipe.
 
     Returns:
-        The report's ``index.html``.
+        The report's ``index.html`` (the run folder on ``dry_run``: the plan is printed).
     """
     overrides = ["shipped_bases=false"] if pretrain else []
-    return run_experiment(QUICKSTART_SPEC, run_dir, scale=scale, overrides=overrides, stream=stream)
+    return run_experiment(
+        QUICKSTART_SPEC, run_dir, scale=scale, overrides=overrides, stream=stream, dry_run=dry_run
+    )

@@ -12,8 +12,10 @@ probe_app = typer.Typer(
     help=(
         "Probe activations: procedure or surface? Cache hooks at chosen positions, fit probes "
         "with grouped CV and controls, and run the dead-end, appropriateness, steering and "
-        "drift analyses.\n\nExample:\n\n  sftlens probe dead-end -m strong=runs/toy/models/strong "
-        "-m weak=runs/toy/models/weak -o runs/toy/probes"
+        "drift analyses.\n\nExample:\n\n"
+        "  sftlens run countdown_lab --scale micro --out toy\n\n"
+        "  sftlens probe dead-end -m strong=toy/models/strong-cot -o probes \\\n"
+        "    --n-problems 24"
     ),
     no_args_is_help=True,
 )
@@ -68,7 +70,6 @@ def _config(config: Path | None, overrides: list[str], **flags):
     return ProbeConfig.from_dict(data)
 
 
-@probe_app.command("cache")
 def cache_cmd(
     checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id (@rev, :subfolder)"),
     data: Path | None = typer.Option(
@@ -111,14 +112,16 @@ def cache_cmd(
 
     Example:
 
-      sftlens probe cache runs/toy/models/strong/checkpoints/step-000400 -d cd.jsonl -o cache/
+      sftlens run countdown_lab --scale micro --out toy
 
-      sftlens tag traces.jsonl --out tags.jsonl
+      sftlens data countdown --n 40 --style cot --split eval --out cd.jsonl
 
-      sftlens probe cache ckpt/ --traces traces.jsonl --tags tags.jsonl -o cache/
+      sftlens probe cache toy/models/strong-cot/checkpoints/step-000003 \\
+        -d cd.jsonl -o cache --layers 0,1
 
-      sftlens probe fit cache/ --label tag_backtracking --where "position_kind == 'pre_sentence'" \\
-        -o fit.parquet
+      sftlens probe cache toy/models/strong-cot/checkpoints/step-000003 \\
+        --traces toy/traces/strong-cot/traces.jsonl --tags toy/tags/strong-cot.jsonl \\
+        -o cache-traces --layers 0,1
     """
     from sftlens.core import read_jsonl, read_traces, resolve_one
     from sftlens.probes._cache import cache_activations
@@ -180,7 +183,6 @@ def cache_cmd(
         )
 
 
-@probe_app.command("fit")
 def fit_cmd(
     cache_dir: Path = typer.Argument(..., help="a cache directory from `probe cache`"),
     label: str = typer.Option("dead_end", help="label column of the index"),
@@ -195,7 +197,15 @@ def fit_cmd(
 
     Example:
 
-      sftlens probe fit cache/ --label dead_end --where "position_kind == 'step_end'" -o fit.parquet
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens data countdown --n 40 --style cot --split eval --out cd.jsonl
+
+      sftlens probe cache toy/models/strong-cot/checkpoints/step-000003 \\
+        -d cd.jsonl -o cache
+
+      sftlens probe fit cache --label dead_end -o fit.parquet \\
+        --where "position_kind == 'step_end'"
     """
     from sftlens.core import parse_where, write_parquet
     from sftlens.probes._cache import ActivationCache
@@ -213,7 +223,6 @@ def fit_cmd(
     typer.echo(best[["hook", "value"]].to_string(index=False))
 
 
-@probe_app.command("dead-end")
 def dead_end_cmd(
     model: list[str] = typer.Option(
         [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
@@ -235,7 +244,10 @@ def dead_end_cmd(
 
     Example:
 
-      sftlens probe dead-end -m strong=runs/toy/models/strong -m weak=runs/toy/models/weak -o probes/
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens probe dead-end -m strong=toy/models/strong-cot \\
+        -m weak=toy/models/weak-cot -o probes --n-problems 24 --steps 0,3
     """
     from sftlens.probes._analyses import dead_end_probe
     from sftlens.probes._plots import plot_probe_auroc
@@ -255,7 +267,6 @@ def dead_end_cmd(
     typer.echo(f"-> {out / 'dead_end.parquet'}, {png}")
 
 
-@probe_app.command("appropriateness")
 def appropriateness_cmd(
     traces: Path = typer.Option(..., "--traces", "-t", help="traces JSONL from `sftlens generate`"),
     tags: Path = typer.Option(..., "--tags", help="tags JSONL from `sftlens tag` (same ids)"),
@@ -267,7 +278,10 @@ def appropriateness_cmd(
 
     Example:
 
-      sftlens probe appropriateness -t runs/toy/traces/traces.jsonl --tags runs/toy/tags/tags.jsonl -o appr.parquet
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens probe appropriateness -t toy/traces/strong-cot/traces.jsonl \\
+        --tags toy/tags/strong-cot.jsonl -o appr.parquet
     """
     from sftlens.probes._analyses import appropriateness_table
     from sftlens.probes._plots import plot_appropriateness
@@ -278,7 +292,6 @@ def appropriateness_cmd(
     typer.echo(piv.round(3).to_string())
 
 
-@probe_app.command("steer")
 def steer_cmd(
     checkpoint: str = typer.Argument(..., help="checkpoint dir or hub id to steer"),
     directions: Path = typer.Option(
@@ -307,10 +320,19 @@ def steer_cmd(
 
     Example:
 
-      sftlens probe steer ckpt/ --directions probes/strong/step-000400 --layer 3 -o steer.parquet
+      sftlens run countdown_lab --scale micro --out toy
 
-      sftlens probe steer ckpt/ --directions DIR --layer 3 --problems traces/problems.jsonl
-      --eval-set in_domain -o steer.parquet
+      sftlens probe dead-end -m strong=toy/models/strong-cot -o probes \\
+        --n-problems 24 --steps 3
+
+      sftlens probe steer toy/models/strong-cot/checkpoints/step-000003 \\
+        --directions probes/strong/step-000003 --layer 1 -o steer.parquet \\
+        --n-problems 4 --max-new-tokens 32
+
+      sftlens probe steer toy/models/strong-cot/checkpoints/step-000003 \\
+        --directions probes/strong/step-000003 --layer 1 -o steer2.parquet \\
+        --problems toy/traces/strong-cot/problems.jsonl --eval-set in_domain \\
+        --n-problems 4 --max-new-tokens 32 --alphas=-1,0,1
     """
     from sftlens.probes._steer import causal_check
 
@@ -345,7 +367,6 @@ def steer_cmd(
     )
 
 
-@probe_app.command("drift")
 def drift_cmd(
     model: list[str] = typer.Option(
         [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
@@ -366,9 +387,12 @@ def drift_cmd(
 
     Example:
 
-      sftlens probe drift -m strong=runs/toy/models/strong -o probes/
+      sftlens run countdown_lab --scale micro --out toy
 
-      sftlens probe drift -m strong=RUN -o probes/ --set knobs.max_number=13 --set knobs.ops=+-*
+      sftlens probe drift -m strong=toy/models/strong-cot -o drift --n-problems 8
+
+      sftlens probe drift -m strong=toy/models/strong-cot -o drift2 --n-problems 8 \\
+        --set knobs.max_number=13 --set knobs.ops=+-*
     """
     from sftlens.probes._analyses import cka_drift
     from sftlens.probes._plots import plot_drift
@@ -388,4 +412,10 @@ def drift_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add ``sftlens probe ...`` to the app."""
+    probe_app.command("cache")(cache_cmd)
+    probe_app.command("fit")(fit_cmd)
+    probe_app.command("dead-end")(dead_end_cmd)
+    probe_app.command("appropriateness")(appropriateness_cmd)
+    probe_app.command("steer")(steer_cmd)
+    probe_app.command("drift")(drift_cmd)
     app.add_typer(probe_app, name="probe")

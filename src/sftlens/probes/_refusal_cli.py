@@ -54,10 +54,17 @@ def refusal(
 
     Example:
 
-      sftlens refusal runs/toy/models/strong --out runs/toy/probes/refusal
+      sftlens run countdown_lab --scale micro --out toy
 
-      sftlens refusal ckpts/ --harmful advbench.csv --harmless alpaca.json --out out/ \\
-        --set refusal_tokens='[I, As]' --set n_train=128 --device cuda
+      sftlens refusal toy/models/strong-cot --out refusal
+
+      sftlens data harmful --n 40 --out harmful.jsonl
+
+      sftlens data harmless --n 40 --out harmless.jsonl
+
+      sftlens refusal toy/models/strong-cot --harmful harmful.jsonl \\
+        --harmless harmless.jsonl --out refusal2 --set n_train=16 \\
+        --set n_val=8 --set n_eval=8 --set refusal_tokens='[I]'
     """
     from sftlens.core import parse_overrides
     from sftlens.probes._refusal import RefusalDirectionConfig

@@ -170,9 +170,21 @@ def detect_dip(
 
 
 def detect_dips(table: Any, metric: str = "accuracy", direction: str = "down") -> Any:
-    """`detect_dip` for every (model, task) curve of `metric`; one row per curve (DataFrame)."""
+    """`detect_dip` for every (model, task) curve of `metric`; one row per curve (DataFrame).
+
+    Reads a `sftlens table` table or a run's ``tables/evals.parquet`` (whose eval set column,
+    ``eval``, plays the part of ``task``).
+    """
     import pandas as pd
 
+    if "task" not in table.columns and "eval" in table.columns:
+        table = table.rename(columns={"eval": "task"})
+    missing = [c for c in ("model", "task", "step", "metric", "value") if c not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"the table has no {', '.join(missing)} column; give a table from `sftlens table` "
+            "or a run's tables/evals.parquet."
+        )
     df = table[table["metric"] == metric]
     if df.empty:
         raise ConfigError(

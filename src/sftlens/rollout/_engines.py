@@ -36,6 +36,8 @@ __all__ = [
     "VLLMEngine",
     "make_engine",
     "sample_seed",
+    "vllm_completion",
+    "vllm_sampling_kwargs",
 ]
 
 
@@ -309,6 +311,50 @@ class HFEngine:
         self.model = None
 
 
+def vllm_sampling_kwargs(request: Request, sampling: SamplingConfig) -> dict[str, Any]:
+    """Keyword arguments of vLLM's ``SamplingParams`` for one request.
+
+    One sample per request (``n=1``) with the request's own seed; stop strings kept in the
+    output and special tokens not skipped, so the text is cut exactly as the hf engine cuts it.
+    """
+    return {
+        "n": 1,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k if sampling.top_k > 0 else -1,  # vLLM's "off" is -1
+        "max_tokens": sampling.max_new_tokens,
+        "stop": list(sampling.stop) or None,
+        "include_stop_str_in_output": True,
+        "skip_special_tokens": False,
+        "seed": request.seed,
+    }
+
+
+def vllm_completion(output: Any, tokenizer: Any, stops: list[str]) -> Completion:
+    """The `Completion` of one vLLM ``RequestOutput`` (its ``outputs[0]``: ``text``,
+    ``token_ids``, ``finish_reason`` of ``stop`` or ``length``).
+
+    vLLM keeps the text of the EOS (or a generation-config stop token) in ``text`` when
+    ``include_stop_str_in_output`` is on; it is dropped here, as the hf engine drops it, and
+    ``token_ids`` keeps the id.
+    """
+    c = output.outputs[0]
+    if c.finish_reason not in ("stop", "length"):
+        raise ConfigError(
+            f"vLLM finished a request with reason {c.finish_reason!r} (expected 'stop' or "
+            "'length'); the request was aborted, rerun the sweep to resume."
+        )
+    toks = tuple(int(t) for t in c.token_ids)
+    text = c.text
+    enders = {tokenizer.eos_token_id, *tokenizer.all_special_ids} - {None}
+    if c.finish_reason == "stop" and toks and toks[-1] in enders:
+        eos_text = tokenizer.decode([toks[-1]], skip_special_tokens=False)
+        if eos_text and text.endswith(eos_text):
+            text = text[: -len(eos_text)]
+    text, _ = _cut_at_stop(text, stops)
+    return Completion(text=text, token_ids=toks, finish_reason=c.finish_reason)
+
+
 class VLLMEngine:
     """vLLM's offline API (GPU machines; ``pip install 'sftlens[vllm]'``).
 
@@ -334,27 +380,9 @@ class VLLMEngine:
     def generate(self, requests: list[Request], sampling: SamplingConfig) -> list[Completion]:
         from vllm import SamplingParams
 
-        params = [
-            SamplingParams(
-                n=1,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k if sampling.top_k > 0 else -1,
-                max_tokens=sampling.max_new_tokens,
-                stop=list(sampling.stop) or None,
-                include_stop_str_in_output=True,
-                skip_special_tokens=False,
-                seed=r.seed,
-            )
-            for r in requests
-        ]
+        params = [SamplingParams(**vllm_sampling_kwargs(r, sampling)) for r in requests]
         outs = self.llm.generate([r.text for r in requests], params, use_tqdm=False)
-        result = []
-        for o in outs:
-            c = o.outputs[0]
-            reason = "length" if c.finish_reason == "length" else "stop"
-            result.append(Completion(c.text, tuple(c.token_ids), reason))
-        return result
+        return [vllm_completion(o, self.tokenizer, sampling.stop) for o in outs]
 
     def close(self) -> None:
         # vLLM keeps GPU memory until the engine is collected; free it before the next model.

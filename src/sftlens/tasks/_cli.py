@@ -21,7 +21,7 @@ EXAMPLES = {
     "countdown": "sftlens data countdown --n 1000 --seed 0 --style cot --out data/cd_cot.jsonl\n\n"
     "  sftlens data countdown --n 200 --split eval --out data/cd_eval.jsonl",
     "countdown-hard": "sftlens data countdown-hard --n 200 --split eval --out data/cd_hard.jsonl",
-    "route": "sftlens data route --n 200 --split eval --knob n_nodes=7 --out data/route_eval.jsonl"
+    "route": "sftlens data route --n 200 --split eval --knob n_nodes=7 --out route.jsonl"
     "\n\n  sftlens data route --n 1000 --style cot --out data/route_cot.jsonl",
     "harmful": "sftlens data harmful --n 100 --out data/harmful_eval.jsonl",
     "harmless": "sftlens data harmless --n 100 --out data/harmless_eval.jsonl",
@@ -117,9 +117,10 @@ def base_corpus(
 
     Example:
 
-      sftlens data base-corpus --n 20000 --seed 0 --out data/base.jsonl
+      sftlens data base-corpus --n 2000 --seed 0 --out data/base.jsonl
 
-      sftlens data base-corpus --n 5000 --knob route=0 --knob arithmetic=0.5 --out base.jsonl
+      sftlens data base-corpus --n 500 --knob route=0 --knob arithmetic=0.5 \\
+        --out base.jsonl
     """
     # --split/--style are accepted only to say clearly that they do not apply here.
     _run("base-corpus", n, seed, split, style, knob, out)
@@ -129,6 +130,8 @@ def stats(file: Path = typer.Argument(..., help="A JSONL file written by sftlens
     """Counts per task and style, mean response length in words, and events per record.
 
     Example:
+
+      sftlens data countdown --n 100 --style cot --out data/cd_cot.jsonl
 
       sftlens data stats data/cd_cot.jsonl
     """
@@ -153,7 +156,7 @@ def register(app: typer.Typer) -> None:
             "Examples:\n\n"
             "  sftlens data countdown --n 1000 --style cot --out data/cd_cot.jsonl\n\n"
             "  sftlens data route --n 200 --split eval --out data/route_eval.jsonl\n\n"
-            "  sftlens data base-corpus --n 20000 --out data/base.jsonl\n\n"
+            "  sftlens data base-corpus --n 2000 --out data/base.jsonl\n\n"
             "  sftlens data stats data/cd_cot.jsonl"
         ),
     )

@@ -47,9 +47,9 @@ def tag(
 
     Example:
 
-      sftlens tag traces.jsonl --out tags.jsonl --workers 4
+      sftlens data countdown --n 50 --style cot --out cd.jsonl
 
-      sftlens tag chats.jsonl --text-field 'messages[-1].content' --out tags.jsonl
+      sftlens tag cd.jsonl --text-field response --out tags.jsonl --workers 2
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
 
@@ -125,12 +125,10 @@ def tag_table_cmd(
 
     Example:
 
-      sftlens tag-table tags.jsonl --traces traces.jsonl --out tables/tags.parquet
+      sftlens run countdown_lab --scale micro --out toy
 
-      sftlens tag-table tags.jsonl --traces runs/step400/chats.jsonl --step-from 'step(\\d+)' \\
-        --model qwen-sft --out tags.parquet
-
-      sftlens tag-table tags.jsonl --traces traces.jsonl --calibration my-tagger.json --out t.parquet
+      sftlens tag-table toy/tags/strong-cot.jsonl \\
+        --traces toy/traces/strong-cot/traces.jsonl --out tables/tags.parquet
     """
     from sftlens.core import read_traces, write_parquet
     from sftlens.trace_tagger._aggregate import tag_table
@@ -169,7 +167,10 @@ def tag_html_cmd(
 
     Example:
 
-      sftlens tag-html tags.jsonl --traces traces.jsonl --out report/tags.html --limit 20
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens tag-html toy/tags/strong-cot.jsonl \\
+        --traces toy/traces/strong-cot/traces.jsonl --out tags.html --limit 20
     """
     from sftlens.core import read_traces
     from sftlens.trace_tagger._batch import read_tags

@@ -156,6 +156,8 @@ def train(cfg: TrainConfig) -> Path:
                     "data": data_stats,
                     "parameters": count_parameters(model),
                     "world_size": world,
+                    # What accelerate really ran: an FSDP config on CPU runs as MULTI_CPU (DDP).
+                    "distributed": str(accelerator.distributed_type.value),
                     "global_batch": global_batch,
                     "steps_per_epoch": steps_per_epoch,
                     "total_steps": total_steps,
