@@ -73,6 +73,28 @@ def _surface(ids: list[int], pos: int, resp_tok: int, step_idx: int) -> dict[str
     }
 
 
+def _state_surface(state: Sequence[Any], target: Any) -> dict[str, float]:
+    """What a reader of the text sees of a Countdown state: how many numbers are left, their
+    magnitudes, and how far the nearest is from the target (no search needed for any of it)."""
+    nums = [float(x) for x in state if isinstance(x, (int, float))]
+    if not nums:
+        return {"max_left": 0.0, "sum_left": 0.0, "target_gap": float("nan")}
+    gap = min(abs(x - float(target)) for x in nums) if target is not None else float("nan")
+    return {"max_left": max(nums), "sum_left": sum(nums), "target_gap": gap}
+
+
+def _commented(step: dict, later: Sequence[dict]) -> bool:
+    """Whether the trace later writes a verdict on this state: a backtrack leaving it, or a
+    check of its value against the target (a state never commented on has neither)."""
+    state = list(step.get("state") or [])
+    for ev in later:
+        if ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state:
+            return True
+        if ev.get("type") == "verify" and ev["start"] == step["start"]:
+            return True
+    return False
+
+
 def dead_end_items(
     tokenizer: Any,
     examples: Iterable[dict],
@@ -88,7 +110,10 @@ def dead_end_items(
 
     Yields:
         Items whose rows hold ``position_kind``, ``dead_end`` (0/1), ``state_size``,
-        ``step_idx`` and the surface features; grouped by problem id.
+        ``commented`` (0/1: the trace later writes a verdict on this state), the state's surface
+        (``max_left``, ``sum_left``, ``target_gap``: numbers left, their size, the nearest
+        one's distance to the target), ``step_idx`` and the token surface features; grouped by
+        problem id.
     """
     bad = [k for k in kinds if k not in ("step_end", "pre_next")]
     if bad:
@@ -100,6 +125,7 @@ def dead_end_items(
         ids, offsets, resp_char = encode_with_offsets(tokenizer, ex["prompt"], ex["response"])
         resp_tok = token_ending_at(offsets, resp_char) + 1
         events = sorted(ex["events"], key=lambda e: (e["start"], e["end"]))
+        target = (ex.get("meta") or {}).get("target")
         positions, rows = [], []
         step_idx = 0
         for j, ev in enumerate(events):
@@ -122,6 +148,8 @@ def dead_end_items(
                         "position_kind": kind,
                         "dead_end": int(bool(ev["dead_end"])),
                         "state_size": len(ev.get("state") or []),
+                        "commented": int(_commented(ev, events[j + 1 :])),
+                        **_state_surface(ev.get("state") or [], target),
                         **_surface(ids, pos, resp_tok, step_idx),
                     }
                 )
