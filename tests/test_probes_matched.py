@@ -193,3 +193,29 @@ def test_matching_pairs_equal_surfaces_without_reuse():
     assert (within.groupby("pair")["group"].nunique() == 1).all()
     with pytest.raises(DataError, match="label 'nope'"):
         match_states(index, "nope")
+
+
+@pytest.mark.integration
+def test_dead_end_probe_writes_the_matched_design_and_the_comparison(tmp_path, tiny_model_dir):
+    from sftlens.probes import VERDICTS, ProbeConfig, countdown_examples, dead_end_probe
+
+    run = tiny_model_dir.parent.parent
+    examples = countdown_examples(24, seed=1, expansions=[0, 1, 2])
+    assert {e["problem_id"] for e in examples} == {e["problem_id"] for e in examples[::3]}
+    cfg = ProbeConfig(n_splits=3, batch_size=8, kinds=["step_end"], n_boot=50, caliper=0.5)
+    # The same checkpoint under two names: the difference must be exactly zero.
+    dead_end_probe({"strong": run, "weak": run}, tmp_path, cfg, examples=examples)
+    mt = pd.read_parquet(tmp_path / "dead_end_matched.parquet")
+    assert set(mt["design"]) == {"unmatched", "matched"}
+    m = mt[(mt["design"] == "matched") & (mt["probe"] == "surface")].iloc[0]
+    assert m["n"] == 2 * m["n_pairs"] and m["n_pairs"] >= 10
+    u = mt[(mt["design"] == "unmatched") & (mt["probe"] == "surface")].iloc[0]
+    assert u["n"] > m["n"]
+    cmp = pd.read_csv(tmp_path / "strong_vs_weak.csv")
+    assert len(cmp) == 1 and cmp["verdict"].iloc[0] in VERDICTS
+    assert cmp["difference"].iloc[0] == 0 and cmp["lo"].iloc[0] == 0 == cmp["hi"].iloc[0]
+    assert cmp["text"].iloc[0].startswith(VERDICTS[cmp["verdict"].iloc[0]])
+    # A rerun finds every table and recomputes nothing.
+    before = (tmp_path / "strong" / "step-000000" / "matched.parquet").stat().st_mtime_ns
+    dead_end_probe({"strong": run, "weak": run}, tmp_path, cfg, examples=examples)
+    assert (tmp_path / "strong" / "step-000000" / "matched.parquet").stat().st_mtime_ns == before

@@ -83,16 +83,21 @@ def _state_surface(state: Sequence[Any], target: Any) -> dict[str, float]:
     return {"max_left": max(nums), "sum_left": sum(nums), "target_gap": gap}
 
 
+def _verdict_next(step: dict, later: Sequence[dict]) -> bool:
+    """Whether the very next text is a verdict on this state: a check of its value against the
+    target that wraps the step ("16/1=16, not 51"), so a probe there may read what it is about
+    to write."""
+    return any(ev.get("type") == "verify" and ev["start"] == step["start"] for ev in later)
+
+
 def _commented(step: dict, later: Sequence[dict]) -> bool:
-    """Whether the trace later writes a verdict on this state: a backtrack leaving it, or a
-    check of its value against the target (a state never commented on has neither)."""
+    """Whether the trace ever writes a verdict on this state: a check of its value, or a
+    backtrack leaving it (a state never commented on has neither)."""
     state = list(step.get("state") or [])
-    for ev in later:
-        if ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state:
-            return True
-        if ev.get("type") == "verify" and ev["start"] == step["start"]:
-            return True
-    return False
+    return _verdict_next(step, later) or any(
+        ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state
+        for ev in later
+    )
 
 
 def dead_end_items(
@@ -109,8 +114,9 @@ def dead_end_items(
         kinds: position kinds among ``step_end`` and ``pre_next``.
 
     Yields:
-        Items whose rows hold ``position_kind``, ``dead_end`` (0/1), ``state_size``,
-        ``commented`` (0/1: the trace later writes a verdict on this state), the state's surface
+        Items whose rows hold ``position_kind``, ``dead_end`` (0/1), ``state_size``, ``state``
+        (its numbers, space-separated), ``verdict_next`` (0/1: the next text is a verdict on
+        it), ``commented`` (0/1: the trace ever writes one), the state's surface
         (``max_left``, ``sum_left``, ``target_gap``: numbers left, their size, the nearest
         one's distance to the target), ``step_idx`` and the token surface features; grouped by
         problem id.
@@ -148,6 +154,8 @@ def dead_end_items(
                         "position_kind": kind,
                         "dead_end": int(bool(ev["dead_end"])),
                         "state_size": len(ev.get("state") or []),
+                        "state": " ".join(str(x) for x in ev.get("state") or []),
+                        "verdict_next": int(_verdict_next(ev, events[j + 1 :])),
                         "commented": int(_commented(ev, events[j + 1 :])),
                         **_state_surface(ev.get("state") or [], target),
                         **_surface(ids, pos, resp_tok, step_idx),

@@ -29,6 +29,7 @@ import numpy as np
 from sftlens.core import DataError
 
 DESIGNS = ("unmatched", "matched")
+FOLD_COL = "fold"
 # What a surface reader of a step sees: the token just written and how many numbers are left
 # (must be equal), position in the trace and the numbers' sizes and distance to the target
 # (must be close).
@@ -111,34 +112,6 @@ def match_states(
     out = index.iloc[pos].copy()
     out["pair"] = np.repeat(np.arange(len(pairs)), 2)
     return out
-
-
-def pair_components(matched: Any, group_col: str = "group") -> Any:
-    """The unit to fold and resample by: groups joined by any pair that spans them.
-
-    Within a fold split, a pair must stay on one side. Were one member tested and its partner
-    trained on, the training side would hold one state too many of the partner's class with
-    exactly those surface features, and the held-out state would be scored *against* its class
-    (matched data read below 0.5 under no signal). Problems linked by a pair are therefore one
-    unit. With ``within_group`` matching each unit is one problem.
-
-    Returns:
-        A Series aligned with `matched`: the unit's name (its first group, sorted).
-    """
-    parent: dict[str, str] = {}
-
-    def find(g: str) -> str:
-        while parent.setdefault(g, g) != g:
-            parent[g] = parent[parent[g]]
-            g = parent[g]
-        return g
-
-    groups = matched[group_col].astype(str)
-    for _, g in groups.groupby(matched["pair"]):
-        roots = sorted(find(x) for x in g)
-        for r in roots[1:]:
-            parent[r] = roots[0]
-    return groups.map(find)
 
 
 def surface_matrix(sub: Any, extra: Sequence[str] = SURFACE_EXTRA) -> Any:
@@ -241,6 +214,7 @@ def design_scores(
     n_splits: int = 5,
     seed: int = 0,
     group_col: str = "group",
+    fold: Any = None,
 ) -> Any:
     """Out-of-fold scores of every probe, the shuffled control and the surface baseline.
 
@@ -252,14 +226,15 @@ def design_scores(
         probes: probe kinds from the registry (``logreg``, ``diffmean``).
         n_splits: folds, grouped by `group_col` (no problem on both sides).
         seed: folds, label shuffle, solvers.
-        group_col: the column to fold by (the problem, or the matched unit).
+        group_col: the group (problem) column: folds never split one.
+        fold: a fold number per row of `sub` to use instead of drawing grouped folds.
 
     Returns:
         Long DataFrame ``row, group, fold, y, hook, layer, probe, score`` (one row per state
         and scorer; ``probe`` is a kind, ``shuffled`` or ``surface``; surface has hook
         ``surface``; ``fold`` is the fold whose test side held the state; ``y`` is the
-        label scored against, shuffled for the ``shuffled`` control; ``group`` holds the
-        `group_col` value, the bootstrap's unit).
+        label scored against, shuffled for the ``shuffled`` control; ``group`` is the
+        bootstrap's unit).
     """
     import pandas as pd
 
@@ -276,12 +251,16 @@ def design_scores(
     if len(np.unique(y)) < 2:
         raise DataError(f"label {label!r} has one class only in the selected rows.")
     groups = sub[group_col].astype(str).to_numpy()
-    folds = group_folds(groups, n_splits, seed)
+    if fold is None:
+        folds = group_folds(groups, n_splits, seed)
+        fold = np.zeros(len(y), dtype=int)
+        for f, (_, te) in enumerate(folds):
+            fold[te] = f
+    else:
+        fold = np.asarray(fold, dtype=int)
+        folds = [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in np.unique(fold)]
     y_shuf = np.random.default_rng(seed).permutation(y)
     rows = np.arange(len(y))
-    fold = np.zeros(len(y), dtype=int)
-    for f, (_, te) in enumerate(folds):
-        fold[te] = f
     parts = []
 
     def add(hook: str, layer: int, probe: str, s: np.ndarray, labels: np.ndarray = y) -> None:
@@ -383,7 +362,7 @@ def matched_probe(
         hooks: hooks to probe (default: all).
         exact, near, caliper, within_group: the matching (see `match_states`).
         probes: probe kinds (``logreg``, ``diffmean``).
-        n_splits: folds grouped by problem.
+        n_splits: folds grouped by problem (drawn once; pairs are matched within a fold).
         n_boot: bootstrap resamples over problems.
         ci: interval level.
         seed: matching order, folds, shuffle, resamples.
@@ -391,16 +370,15 @@ def matched_probe(
 
     Returns:
         ``(table, scores)``: the `score_table` for the designs ``unmatched`` and ``matched``
-        (with ``n_pairs``, the matched pairs, on every row; the matched design folds and
-        resamples by `pair_components`, ``n_groups`` counts those units), and the out-of-fold
-        scores
+        (with ``n_pairs``, the matched pairs, on every row; pairs are formed within a fold),
+        and the out-of-fold scores
         (`design_scores` columns plus ``design``), from which `selectivity_difference`
         compares two models.
     """
     import pandas as pd
 
     from sftlens.probes._cache import ActivationCache
-    from sftlens.probes._fit import _as_numpy, select_rows
+    from sftlens.probes._fit import _as_numpy, group_folds, select_rows
 
     if isinstance(acts, ActivationCache):
         index = acts.index if index is None else index
@@ -413,21 +391,36 @@ def matched_probe(
         load = acts.__getitem__
     mask = select_rows(index, where)
     sub = index[mask].reset_index(drop=True)
-    matched = match_states(sub, label, exact, near, caliper, within_group, group_col, seed)
+    if label not in sub.columns:
+        raise DataError(f"label {label!r} not in the index; columns: {', '.join(sub.columns)}.")
+    # Folds first, then pairs within a fold: a pair split between training and test would leave
+    # the training side one state too many of the partner's class with exactly those surface
+    # features, and the held-out state would be scored against its class (matched data read
+    # below 0.5 under no signal). Both designs use these folds.
+    fold = np.zeros(len(sub), dtype=int)
+    for f, (_, te) in enumerate(group_folds(sub[group_col].astype(str).to_numpy(), n_splits, seed)):
+        fold[te] = f
+    sub[FOLD_COL] = fold
+    matched = match_states(
+        sub, label, (*exact, FOLD_COL), near, caliper, within_group, group_col, seed
+    )
     n_pairs = int(matched["pair"].nunique()) if len(matched) else 0
     full = {h: _as_numpy(load(h))[mask] for h in hooks}
     designs = {"unmatched": (sub, full)}
-    matched = matched.assign(unit=pair_components(matched, group_col)) if n_pairs else matched
-    if n_pairs >= 2 and matched["unit"].nunique() >= 2:
+    if n_pairs >= 2 and matched[group_col].nunique() >= 2:
         rows = matched.index.to_numpy()
         designs["matched"] = (
             matched.reset_index(drop=True),
             {h: a[rows] for h, a in full.items()},
         )
-    parts = []
-    for d, (s, a) in designs.items():
-        unit = "unit" if d == "matched" else group_col
-        parts.append(design_scores(a, s, label, hooks, probes, n_splits, seed, unit).assign(design=d))
-    scores = pd.concat(parts, ignore_index=True)
+    scores = pd.concat(
+        [
+            design_scores(
+                a, s, label, hooks, probes, seed=seed, group_col=group_col, fold=s[FOLD_COL]
+            ).assign(design=d)
+            for d, (s, a) in designs.items()
+        ],
+        ignore_index=True,
+    )
     table = score_table(scores, n_boot, ci, seed).assign(n_pairs=n_pairs, label=label)
     return table, scores

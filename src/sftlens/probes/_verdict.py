@@ -178,15 +178,19 @@ def compare_steps(
         **kw: passed to `selectivity_difference` (``design``, ``probe``, ``n_boot``, ...).
 
     Returns:
-        One row per step: ``step, strong, weak``, each model's ``*_selectivity``, ``*_lo``,
+        One row per step where both models have `design` rows: ``step, strong, weak``, each model's ``*_selectivity``, ``*_lo``,
         ``*_hi``, ``*_lo_adj``, ``*_hook``, ``*_surface_auroc``, ``*_n`` and ``*_n_pos`` (on
         the matched design, the pairs), ``difference, lo, hi, verdict, text``.
     """
     import pandas as pd
 
+    design = kw.get("design", "matched")
     rows = []
     for step in sorted(set(strong["step"]) & set(weak["step"])):
-        r = selectivity_difference(strong[strong["step"] == step], weak[weak["step"] == step], **kw)
+        a, b = strong[strong["step"] == step], weak[weak["step"] == step]
+        if not ((a["design"] == design).any() and (b["design"] == design).any()):
+            continue  # too few states to match at this step in one of the models
+        r = selectivity_difference(a, b, **kw)
         v = procedure_verdict(r)
         row: dict[str, Any] = {"step": int(step), "strong": names[0], "weak": names[1]}
         for k in ("strong", "weak"):
