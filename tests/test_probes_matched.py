@@ -165,9 +165,10 @@ def test_verdict_and_difference_on_present_vs_absent(xor_model):
     v = procedure_verdict(diff)
     assert v["verdict"] == "strong_only"
     assert "strong and not weak" in v["text"]
-    assert procedure_verdict(selectivity_difference(runs["hidden"], runs["hidden"]))[
-        "verdict"
-    ] == "neither"
+    assert (
+        procedure_verdict(selectivity_difference(runs["hidden"], runs["hidden"]))["verdict"]
+        == "neither"
+    )
     assert procedure_verdict(selectivity_difference(runs["xor"], runs["xor"]))["verdict"] == "both"
 
 
@@ -219,3 +220,25 @@ def test_dead_end_probe_writes_the_matched_design_and_the_comparison(tmp_path, t
     before = (tmp_path / "strong" / "step-000000" / "matched.parquet").stat().st_mtime_ns
     dead_end_probe({"strong": run, "weak": run}, tmp_path, cfg, examples=examples)
     assert (tmp_path / "strong" / "step-000000" / "matched.parquet").stat().st_mtime_ns == before
+
+
+def test_report_paragraph_prints_selectivity_over_surface_and_the_verdict():
+    from sftlens.experiments._report_text import probe_paragraph
+
+    rows = []
+    for model, gain in (("strong-cot", 0.2), ("weak-cot", 0.0)):
+        for step in (0, 160):
+            for layer in (0, 1):
+                v = gain * (step > 0) * layer
+                rows += [
+                    dict(model=model, step=step, layer=layer, metric="auroc", value=0.84),
+                    dict(model=model, step=step, layer=layer, metric="selectivity", value=v,
+                         lo=v - 0.05, hi=v + 0.05),
+                ]  # fmt: skip
+            rows.append(dict(model=model, step=step, layer=-1, metric="surface_auroc", value=0.51))
+    text = probe_paragraph(pd.DataFrame(rows))
+    assert "0.84" not in text  # raw AUROC no longer stands alone
+    assert "best selectivity over the surface baseline" in text
+    assert "to +0.20 [+0.15, +0.25] (layer 1) at step 160" in text
+    assert "the surface baseline alone scores 0.51 AUROC" in text
+    assert "procedure decodable in strong and not weak" in text

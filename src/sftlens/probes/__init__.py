@@ -11,6 +11,9 @@ representations drift from the base (`cka_drift`).
 """
 
 from sftlens.probes._analyses import (
+    COMPARISON_TABLE,
+    MATCHED_SCORES,
+    MATCHED_TABLE,
     ProbeConfig,
     appropriateness_table,
     best_layer,
@@ -34,6 +37,9 @@ from sftlens.probes._verdict import (
 )
 
 __all__ = [
+    "COMPARISON_TABLE",
+    "MATCHED_SCORES",
+    "MATCHED_TABLE",
     "ActivationCache",
     "CacheItem",
     "LensInfo",

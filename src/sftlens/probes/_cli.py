@@ -145,11 +145,16 @@ def dead_end_cmd(
     """Is "this state is a dead end" decodable at each layer before the backtrack is written?
 
     Writes <out>/dead_end.parquet/.csv, <out>/dead_end_auroc.png/.csv and per checkpoint
-    <out>/<model>/step-NNNNNN/ (cache, probe.parquet, directions.safetensors, lens.json).
+    <out>/<model>/step-NNNNNN/ (cache, probe.parquet, directions.safetensors, lens.json);
+    the matched design (dead and live states paired on what a surface reader sees) in
+    <out>/dead_end_matched.parquet/.csv, and with two models (strong first)
+    <out>/strong_vs_weak.parquet/.csv: the selectivity difference and the verdict.
 
     Example:
 
       sftlens probe dead-end -m strong=runs/toy/models/strong -m weak=runs/toy/models/weak -o probes/
+
+      sftlens probe dead-end -m strong=RUN_A -m weak=RUN_B -o probes/ --n-problems 560 --set caliper=0.5
     """
     from sftlens.probes._analyses import dead_end_probe
     from sftlens.probes._plots import plot_probe_auroc
@@ -164,7 +169,36 @@ def dead_end_cmd(
     t = table[(table["metric"] == "auroc") & (table["position_kind"] == "step_end")]
     piv = t.pivot_table(index=["model", "step", "subset", "layer"], columns="probe", values="value")
     typer.echo(piv.round(3).to_string())
+    _echo_matched(out)
     typer.echo(f"-> {out / 'dead_end.parquet'}, {png}")
+
+
+def _echo_matched(out: Path) -> None:
+    """The matched design per checkpoint (best layer), and strong vs weak when written."""
+    import pandas as pd
+
+    from sftlens.probes._analyses import COMPARISON_TABLE, MATCHED_TABLE
+
+    if not (out / MATCHED_TABLE).is_file():
+        return
+    mt = pd.read_parquet(out / MATCHED_TABLE)
+    mt = mt[mt["position_kind"] == mt["position_kind"].iloc[0]]
+    lines = []
+    for (model, step, design), g in mt.groupby(["model", "step", "design"], sort=True):
+        sel = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")]
+        surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")]
+        if sel.empty or surf.empty:
+            continue
+        b = sel.loc[sel["value"].idxmax()]
+        lines.append(
+            f"{model} step {step} {design}: {int(b['n'])} states, {int(b['n_pairs'])} pairs; "
+            f"surface AUROC {surf['value'].iloc[0]:.3f}; best selectivity {b['value']:+.3f} "
+            f"[{b['lo']:+.3f}, {b['hi']:+.3f}] at layer {int(b['layer'])}"
+        )
+    typer.echo("\n".join(lines))
+    if (out / COMPARISON_TABLE).is_file():
+        for _, r in pd.read_parquet(out / COMPARISON_TABLE).iterrows():
+            typer.echo(f"step {int(r['step'])}: {r['text']}")
 
 
 @probe_app.command("appropriateness")

@@ -95,8 +95,7 @@ def _commented(step: dict, later: Sequence[dict]) -> bool:
     backtrack leaving it (a state never commented on has neither)."""
     state = list(step.get("state") or [])
     return _verdict_next(step, later) or any(
-        ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state
-        for ev in later
+        ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state for ev in later
     )
 
 

@@ -271,7 +271,12 @@ def design_scores(
             )
         )  # fmt: skip
 
-    add("surface", -1, "surface", oof_scores(_fit_sparse_logreg, surface_matrix(sub), y, folds, seed))
+    add(
+        "surface",
+        -1,
+        "surface",
+        oof_scores(_fit_sparse_logreg, surface_matrix(sub), y, folds, seed),
+    )
     for h in hooks:
         x = _as_numpy(acts[h])
         # Control task: shuffled labels to train and to test on (chance by construction; scored

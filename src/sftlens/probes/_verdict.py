@@ -207,8 +207,6 @@ def compare_steps(
                     f"{k}_n_pos": m["n_pos"],
                 }
             )
-        row.update(
-            {"difference": r["difference"], "lo": r["lo"], "hi": r["hi"], **v}
-        )
+        row.update({"difference": r["difference"], "lo": r["lo"], "hi": r["hi"], **v})
         rows.append(row)
     return pd.DataFrame(rows)
