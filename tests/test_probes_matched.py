@@ -242,3 +242,36 @@ def test_report_paragraph_prints_selectivity_over_surface_and_the_verdict():
     assert "to +0.20 [+0.15, +0.25] (layer 1) at step 160" in text
     assert "the surface baseline alone scores 0.51 AUROC" in text
     assert "procedure decodable in strong and not weak" in text
+
+
+@pytest.mark.integration
+def test_causal_controls_compare_the_probe_direction_with_random_ones(tmp_path, tiny_model_dir):
+    from safetensors.torch import save_file
+
+    from sftlens.probes import causal_controls, random_directions
+
+    hook = "blocks.1.hook_resid_post"
+    unit = torch.randn(32, generator=torch.Generator().manual_seed(3))
+    unit = unit / unit.norm()
+    save_file({hook: unit, f"{hook}.norm": torch.tensor([4.0])}, str(tmp_path / "d.safetensors"))
+    kw = dict(alphas=(4.0,), n_random=2, n_problems=3, max_new_tokens=12, n_boot=50, seed=0)
+    t = causal_controls(
+        tiny_model_dir, tmp_path / "d.safetensors", 1, **kw, out=tmp_path / "c.parquet"
+    )
+    assert (tmp_path / "c.csv").is_file()
+    names = {"none", "probe", "random0", "random1", "random_mean", "probe_minus_random"}
+    assert set(t["direction"]) == names
+    assert set(t["intervention"]) == {"none", "steer", "ablate"}
+    assert t.loc[t["direction"] == "none", "delta"].isna().all()
+    # The summary is the probe's change minus the random directions' mean change.
+    always = t["metric"].isin(["accuracy", "n_tokens", "backtracks_per_trace"])  # never NaN
+    for _, g in t[always & (t["direction"] != "none")].groupby(["intervention", "metric"]):
+        d = g.set_index("direction")["delta"]
+        assert d["probe_minus_random"] == pytest.approx(d["probe"] - d["random_mean"])
+    # Random directions: unit norm, distinct, seeded; the table records the probe's norm.
+    r = random_directions(32, 2, seed=0)
+    assert all(abs(float(v.norm()) - 1) < 1e-6 for v in r) and not torch.equal(r[0], r[1])
+    assert torch.equal(random_directions(32, 2, seed=0)[1], r[1])
+    assert (t["direction_norm"] == 4.0).all()
+    acc = t[(t["metric"] == "accuracy") & t["value"].notna()]
+    assert ((acc["lo"] <= acc["value"]) & (acc["value"] <= acc["hi"])).all()

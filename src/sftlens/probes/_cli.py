@@ -258,25 +258,7 @@ def steer_cmd(
     """
     from sftlens.probes._steer import causal_check
 
-    chosen = None
-    if eval_set is not None and problems is None:
-        from sftlens.core import ConfigError
-
-        raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
-    if problems is not None:
-        from sftlens.core import DataError, read_jsonl
-
-        chosen = [
-            r
-            for r in read_jsonl(problems, required=("id", "task", "prompt", "meta"))
-            if r["task"] == "countdown" and (eval_set is None or r.get("eval_set") == eval_set)
-        ][:n_problems]
-        if not chosen:
-            raise DataError(
-                f"{problems}: no countdown problems"
-                + (f" with eval_set {eval_set!r}" if eval_set else "")
-                + "; point --problems at a Countdown problems file."
-            )
+    chosen = _steer_problems(problems, eval_set, n_problems)
     table = causal_check(
         checkpoint, directions, layer, _floats(alphas), problems=chosen, n_problems=n_problems,
         seed=seed, max_new_tokens=max_new_tokens, device=device, out=out,
@@ -284,6 +266,70 @@ def steer_cmd(
     typer.echo(
         table.pivot_table(index="alpha", columns="metric", values="value").round(3).to_string()
     )
+
+
+def _steer_problems(problems: Path | None, eval_set: str | None, n: int) -> list[dict] | None:
+    """The first `n` countdown lines of a problems file (of one eval set), or None."""
+    if eval_set is not None and problems is None:
+        raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
+    if problems is None:
+        return None
+    from sftlens.core import DataError, read_jsonl
+
+    chosen = [
+        r
+        for r in read_jsonl(problems, required=("id", "task", "prompt", "meta"))
+        if r["task"] == "countdown" and (eval_set is None or r.get("eval_set") == eval_set)
+    ][:n]
+    if not chosen:
+        raise DataError(
+            f"{problems}: no countdown problems"
+            + (f" with eval_set {eval_set!r}" if eval_set else "")
+            + "; point --problems at a Countdown problems file."
+        )
+    return chosen
+
+
+@probe_app.command("causal")
+def causal_cmd(
+    checkpoint: str = typer.Argument(..., help="checkpoint dir to intervene on"),
+    directions: Path = typer.Option(
+        ..., "--directions", help="directions.safetensors (or its folder)"
+    ),
+    layer: int = typer.Option(..., help="decoder layer to steer (see the dead-end table)"),
+    alphas: str = typer.Option("-2,2", help="steering strengths, in class-mean separations"),
+    n_random: int = typer.Option(4, "--random", help="random directions of the same norm"),
+    ablate: bool = typer.Option(True, help="also project each direction out everywhere"),
+    n_problems: int = typer.Option(50, help="Countdown eval problems"),
+    max_new_tokens: int = typer.Option(256, help="generation budget"),
+    n_boot: int = typer.Option(1000, help="bootstrap resamples over problems"),
+    device: str = typer.Option("cpu", help="torch device"),
+    seed: int = typer.Option(0, help="problems, random directions, bootstrap"),
+    problems: Path | None = typer.Option(None, "--problems", help="Countdown problems JSONL"),
+    eval_set: str | None = typer.Option(None, "--eval-set", help="with --problems: one eval_set"),
+    out: Path = typer.Option(..., "--out", "-o", help="output table (.parquet; .csv beside)"),
+) -> None:
+    """Steer/ablate along the dead-end direction and along random directions of its norm.
+
+    Reports backtracks, backtrack precision, tokens before the first backtrack and accuracy,
+    each as a change against the unsteered model with 95% intervals over problems, and the
+    probe direction's change minus the random directions' (probe_minus_random).
+
+    Example:
+
+      sftlens probe causal ckpt/ --directions probes/strong/step-000560 --layer 3 -o causal.parquet
+    """
+    from sftlens.probes._causal import causal_controls
+
+    table = causal_controls(
+        checkpoint, directions, layer, _floats(alphas), n_random=n_random, ablate=ablate,
+        problems=_steer_problems(problems, eval_set, n_problems), n_problems=n_problems,
+        seed=seed, max_new_tokens=max_new_tokens, device=device, n_boot=n_boot, out=out,
+    )  # fmt: skip
+    t = table[table["direction"].isin(["probe", "random_mean", "probe_minus_random"])]
+    t = t[t["metric"].isin(["backtracks_per_trace", "backtrack_precision", "accuracy"])]
+    cols = ["direction", "intervention", "alpha", "metric", "delta", "delta_lo", "delta_hi"]
+    typer.echo(t[cols].round(3).to_string(index=False))
 
 
 @probe_app.command("drift")
