@@ -275,3 +275,24 @@ def test_causal_controls_compare_the_probe_direction_with_random_ones(tmp_path, 
     assert (t["direction_norm"] == 4.0).all()
     acc = t[(t["metric"] == "accuracy") & t["value"].notna()]
     assert ((acc["lo"] <= acc["value"]) & (acc["value"] <= acc["hi"])).all()
+
+
+def test_weighted_auroc_equals_the_auroc_of_the_resampled_rows():
+    from sklearn.metrics import roc_auc_score
+
+    from sftlens.probes._matched import group_weights, weighted_auroc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.normal(size=300) + y, 1)  # rounded: ties count one half
+    w = rng.integers(0, 3, (4, 300)).astype(float)
+    got = weighted_auroc(y, s, np.vstack([np.ones(300), w]))
+    assert got[0] == pytest.approx(roc_auc_score(y, s))
+    for k in range(4):
+        rows = np.repeat(np.arange(300), w[k].astype(int))
+        assert got[k + 1] == pytest.approx(roc_auc_score(y[rows], s[rows]))
+    # Group weights: row 0 is all ones; each resample draws as many groups as there are.
+    groups = np.array(["a", "b", "b", "c"])
+    gw = group_weights(groups, np.unique(groups), 20, seed=1)
+    assert (gw[0] == 1).all() and (gw[1:, 1] == gw[1:, 2]).all()
+    assert (gw[1:, [0, 1, 3]].sum(1) == 3).all()

@@ -152,12 +152,19 @@ def weighted_auroc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
     y, s, w = y[keep], s[keep], np.atleast_2d(w)[:, keep]
     order = np.argsort(s, kind="stable")
     y, s, w = y[order], s[order], w[:, order]
+    from scipy import sparse
+
     level = np.concatenate([[0], np.cumsum(s[1:] != s[:-1])])  # tie level of each row
     n_lev = int(level[-1]) + 1 if len(level) else 0
-    pos_w = np.zeros((w.shape[0], n_lev))
-    neg_w = np.zeros((w.shape[0], n_lev))
-    np.add.at(pos_w.T, level[y == 1], w[:, y == 1].T)
-    np.add.at(neg_w.T, level[y == 0], w[:, y == 0].T)
+
+    def per_level(cls: int) -> np.ndarray:  # [B, n_lev] weight of class `cls` at each level
+        m = y == cls
+        onehot = sparse.csr_matrix(
+            (np.ones(int(m.sum())), (np.flatnonzero(m), level[m])), shape=(len(y), n_lev)
+        )
+        return np.asarray((onehot.T @ w.T).T)
+
+    pos_w, neg_w = per_level(1), per_level(0)
     below = np.cumsum(neg_w, 1) - neg_w  # negative weight strictly below each level
     num = (pos_w * (below + 0.5 * neg_w)).sum(1)
     den = pos_w.sum(1) * neg_w.sum(1)
