@@ -296,3 +296,17 @@ def test_weighted_auroc_equals_the_auroc_of_the_resampled_rows():
     gw = group_weights(groups, np.unique(groups), 20, seed=1)
     assert (gw[0] == 1).all() and (gw[1:, 1] == gw[1:, 2]).all()
     assert (gw[1:, [0, 1, 3]].sum(1) == 3).all()
+
+
+def test_a_missing_surface_value_matches_only_another_missing_value():
+    index = pd.DataFrame(
+        {
+            "group": ["a", "b", "c", "d", "e", "f"],
+            "label": [1, 0, 1, 0, 0, 0],
+            "gap": [np.nan, np.nan, 5.0, 5.1, 50.0, np.nan],
+        }
+    )
+    m = match_states(index, "label", exact=(), near=("gap",), caliper=0.25, seed=0)
+    pairs = {tuple(sorted(g["group"])) for _, g in m.groupby("pair")}
+    assert ("c", "d") in pairs and len(pairs) == 2
+    assert any(set(p) <= {"a", "b", "f"} for p in pairs)

@@ -81,9 +81,10 @@ def match_states(
     if within_group:
         exact = [*exact, group_col]
     x = index[near].to_numpy(dtype=np.float64) if near else np.zeros((len(index), 0))
-    x = np.nan_to_num(x, nan=-1e6)  # a missing value matches only another missing value
-    sd = x.std(0)
+    with np.errstate(invalid="ignore"):
+        sd = np.nan_to_num(np.nanstd(x, 0)) if len(x) else np.ones(x.shape[1])
     x = x / np.where(sd > 0, sd, 1.0)
+    x = np.nan_to_num(x, nan=1e9)  # a missing value matches only another missing value
     minority = int(y.mean() > 0.5) ^ 1  # the rarer class drives the matching
     keys = (
         index[exact].astype(str).agg("\x1f".join, axis=1).to_numpy()
