@@ -230,15 +230,18 @@ def _write_report_files(run_dir: Path, rep: Path) -> None:
             )
         )
     if not pr.empty:
-        au = pr[pr["metric"] == "auroc"].copy()
+        # Selectivity over the surface baseline where the table has it: raw AUROC reads high
+        # whenever surface features alone would.
+        sel = (pr["metric"] == "selectivity").any()
+        au = pr[(pr["metric"] == ("selectivity" if sel else "auroc")) & (pr["layer"] >= 0)].copy()
         au["layer"] = au["layer"].astype(int).map(lambda v: f"layer {v}")
         p = plot_lines(
             au,
             figs / "probe_auroc.png",
             hue="layer",
             facet="model",
-            title="Dead-end probe AUROC",
-            ylabel="AUROC",
+            title="Dead-end probe selectivity over surface" if sel else "Dead-end probe AUROC",
+            ylabel="selectivity (AUROC points)" if sel else "AUROC",
             band=False,
         )
         sections.append(

@@ -171,9 +171,13 @@ def _metric_words(metric: str) -> str:
 
 
 def probe_paragraph(df: pd.DataFrame) -> str:
-    """Best layer per model at the first and last checkpoint, with the control when present."""
+    """Best layer per model at the first and last checkpoint: its selectivity over the surface
+    baseline when the table has it (else raw AUROC with the shuffled control), and a verdict
+    when there is one strong and one weak model."""
     if df.empty:
         return "No probe results."
+    if (df["metric"] == "selectivity").any():
+        return _selectivity_paragraph(df)
     from sftlens.experiments._findings import probe_selectivity
 
     first, last = probe_selectivity(df, "first"), probe_selectivity(df, "last")
@@ -224,6 +228,44 @@ def probe_paragraph(df: pd.DataFrame) -> str:
             f"Overall the highest AUROC is {best['value']:.2f}, in {best['model']} at layer "
             f"{int(best['layer'])}, step {int(best['step'])}."
         )
+    return " ".join(out)
+
+
+def _selectivity_paragraph(df: pd.DataFrame) -> str:
+    from sftlens.probes import procedure_verdict
+
+    sel = df[df["metric"] == "selectivity"]
+    surf = df[df["metric"] == "surface_auroc"]
+    out, last_best = [], {}
+
+    def best(model: str, step: Any) -> pd.Series:
+        return sel[(sel["model"] == model) & (sel["step"] == step)].sort_values("value").iloc[-1]
+
+    def words(r: pd.Series) -> str:
+        return f"{r['value']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}] (layer {int(r['layer'])})"
+
+    for model, sub in sel.groupby("model", sort=True):
+        steps = sorted(sub["step"].unique())
+        b0, b1 = best(model, steps[0]), best(model, steps[-1])
+        last_best[model] = b1
+        s = (
+            f"In {model} the dead-end probe's best selectivity over the surface baseline (AUROC "
+            f"points, 95% interval over problems) went from {words(b0)} at step "
+            f"{int(steps[0])} to {words(b1)} at step {int(steps[-1])}"
+        )
+        sa = surf[(surf["model"] == model) & (surf["step"] == steps[-1])]
+        if not sa.empty:
+            s += f"; the surface baseline alone scores {float(sa['value'].iloc[0]):.2f} AUROC"
+        out.append(s + ".")
+    strong = [m for m in last_best if "strong" in m]
+    weak = [m for m in last_best if "weak" in m]
+    if len(strong) == 1 and len(weak) == 1:
+        r = {
+            k: {"selectivity": b["value"], "lo": b["lo"], "hi": b["hi"]}
+            for k, b in (("strong", last_best[strong[0]]), ("weak", last_best[weak[0]]))
+        }
+        v = procedure_verdict(r)["text"]
+        out.append(f"At the last checkpoint ({strong[0]} vs {weak[0]}): {v}")
     return " ".join(out)
 
 

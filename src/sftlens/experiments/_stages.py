@@ -568,7 +568,8 @@ def probe_knobs(spec: ExperimentSpec) -> dict:
 
 
 def _probe(ctx: StageContext) -> None:
-    from sftlens.probes import ProbeConfig, dead_end_probe
+    from sftlens.core import read_parquet
+    from sftlens.probes import MATCHED_TABLE, ProbeConfig, dead_end_probe
 
     arm = _arm(ctx)
     cfg = ProbeConfig(
@@ -584,14 +585,19 @@ def _probe(ctx: StageContext) -> None:
     # stage resumes per checkpoint; the normalised table is written last.
     out = ctx.path(f"{PROBES_DIR}/{arm}/dead_end")
     raw = dead_end_probe({arm: ctx.run_dir / MODELS_DIR / arm}, out / "raw", cfg)
-    write_parquet(normalise_probe_table(raw), out / PROBE_TABLE)
+    matched = out / "raw" / MATCHED_TABLE
+    matched_table = read_parquet(matched) if matched.is_file() else None
+    write_parquet(normalise_probe_table(raw, matched_table), out / PROBE_TABLE)
 
 
-def normalise_probe_table(raw: Any) -> Any:
-    """Dead-end probe rows for the report: logistic-probe AUROC, the shuffled control and the
-    surface baseline (a probe on position and token counts only, repeated on every layer).
+def normalise_probe_table(raw: Any, matched: Any = None) -> Any:
+    """Dead-end probe rows for the report: logistic-probe AUROC and the shuffled control, and
+    with the matched design's table, the selectivity over the surface baseline.
 
-    Uses step-end positions over all steps; columns ``model, step, layer, metric, value``.
+    Uses step-end positions over all steps; columns ``model, step, layer, metric, value`` (and
+    ``lo, hi`` for ``selectivity``). ``selectivity`` rows are the matched design's (the
+    unmatched one's where a checkpoint had too few states to match); ``surface_auroc`` is the
+    surface baseline on the same rows (layer -1).
     """
     import pandas as pd
 
@@ -606,6 +612,15 @@ def normalise_probe_table(raw: Any) -> Any:
         part = sel[sel["probe"] == probe][["model", "step", "layer", "value"]].copy()
         part["metric"] = metric
         rows.append(part)
+    if matched is not None and not matched.empty:
+        m = matched[matched["position_kind"] == "step_end"]
+        for (_model, _step), g in m.groupby(["model", "step"]):
+            g = g[g["design"] == ("matched" if (g["design"] == "matched").any() else "unmatched")]
+            keep = ["model", "step", "layer", "value", "lo", "hi"]
+            s = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")][keep]
+            rows.append(s.assign(metric="selectivity"))
+            surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")][keep]
+            rows.append(surf.assign(metric="surface_auroc"))
     return pd.concat(rows, ignore_index=True)
 
 

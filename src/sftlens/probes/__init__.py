@@ -3,12 +3,18 @@
 Checkpoints load into TransformerLens (`load_lens`); a streaming cache keeps chosen hooks at
 chosen token positions (`cache_activations`, `ActivationCache`); probes are fitted per hook
 with grouped cross-validation and controls (`fit_probes`); the analyses ask whether dead ends
-are decodable before a backtrack (`dead_end_probe`), whether behaviours are used appropriately
-(`appropriateness_table`), whether the probe direction is causal (`causal_check`) and how far
+are decodable before a backtrack (`dead_end_probe`), whether they still are once surface
+features cannot answer (`matched_probe` on states paired by `match_states`; strong vs weak as
+one number by `selectivity_difference`, in words by `procedure_verdict`), whether behaviours
+are used appropriately (`appropriateness_table`), whether the probe direction is causal
+(`causal_check`; against random directions of the same norm, `causal_controls`) and how far
 representations drift from the base (`cka_drift`).
 """
 
 from sftlens.probes._analyses import (
+    COMPARISON_TABLE,
+    MATCHED_SCORES,
+    MATCHED_TABLE,
     ProbeConfig,
     appropriateness_table,
     best_layer,
@@ -18,22 +24,36 @@ from sftlens.probes._analyses import (
     linear_cka,
 )
 from sftlens.probes._cache import ActivationCache, CacheItem, cache_activations
+from sftlens.probes._causal import causal_controls, random_directions
 from sftlens.probes._datasets import dead_end_items, last_prompt_items
 from sftlens.probes._fit import difference_in_means, fit_probes, group_folds, probe_directions
 from sftlens.probes._lens import LensInfo, hook_names, load_lens
+from sftlens.probes._matched import match_states, matched_probe
 from sftlens.probes._plots import plot_appropriateness, plot_drift, plot_probe_auroc
 from sftlens.probes._steer import causal_check, steer_generate, steering
+from sftlens.probes._verdict import (
+    VERDICTS,
+    compare_steps,
+    procedure_verdict,
+    selectivity_difference,
+)
 
 __all__ = [
+    "COMPARISON_TABLE",
+    "MATCHED_SCORES",
+    "MATCHED_TABLE",
     "ActivationCache",
     "CacheItem",
     "LensInfo",
     "ProbeConfig",
+    "VERDICTS",
     "appropriateness_table",
     "best_layer",
     "cache_activations",
     "causal_check",
+    "causal_controls",
     "cka_drift",
+    "compare_steps",
     "countdown_examples",
     "dead_end_items",
     "dead_end_probe",
@@ -44,10 +64,15 @@ __all__ = [
     "last_prompt_items",
     "linear_cka",
     "load_lens",
+    "match_states",
+    "matched_probe",
     "plot_appropriateness",
     "plot_drift",
     "plot_probe_auroc",
     "probe_directions",
+    "procedure_verdict",
+    "random_directions",
+    "selectivity_difference",
     "steer_generate",
     "steering",
 ]

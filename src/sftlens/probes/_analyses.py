@@ -49,8 +49,15 @@ from sftlens.probes._cache import ActivationCache, cache_activations
 from sftlens.probes._datasets import dead_end_items
 from sftlens.probes._fit import fit_probes, select_rows
 from sftlens.probes._lens import hook_names, load_lens
+from sftlens.probes._matched import MATCH_EXACT, MATCH_NEAR, matched_probe
 
 DEAD_END_TABLE = "dead_end.parquet"
+MATCHED_TABLE = "dead_end_matched.parquet"
+MATCHED_SCORES = "matched_scores.parquet"
+CHECKPOINT_MATCHED = "matched.parquet"
+COMPARISON_TABLE = "strong_vs_weak.parquet"
+# Rows that repeat a state already seen at the same place (renders share their first moves).
+DUPLICATE_KEY = ("group", "position_kind", "state", "step_idx", "resp_pos", "dead_end")
 APPROPRIATENESS_TABLE = "appropriateness.parquet"
 DRIFT_TABLE = "drift.parquet"
 CHECKPOINT_TABLE = "probe.parquet"
@@ -87,6 +94,24 @@ class ProbeConfig(Config):
     kinds: list[str] = option(
         factory=lambda: ["step_end", "pre_next"], help="token positions per step event"
     )
+    expansions: list[int] = option(
+        factory=lambda: [0, 1, 2],
+        help="render each problem once per max_expansions value (0: the first move is live, "
+        "1+: dead), so dead and live states occur at the same place; empty = one default render",
+    )
+    matched: bool = option(True, "also probe a surface-matched balanced set (matched.parquet)")
+    match_where: str = option(
+        "verdict_next == 0", "states the matched design may use (none whose next text is a verdict)"
+    )
+    match_exact: list[str] = option(
+        factory=lambda: list(MATCH_EXACT), help="surface columns a matched pair shares exactly"
+    )
+    match_near: list[str] = option(
+        factory=lambda: list(MATCH_NEAR), help="surface columns a matched pair shares closely"
+    )
+    caliper: float = option(0.25, "largest difference per match_near column, in SDs")
+    match_within_problem: bool = option(False, "pair states of the same problem only")
+    n_boot: int = option(1000, "bootstrap resamples over problems for the intervals")
 
     def validate(self) -> None:
         if self.batch_size < 1 or self.shard_traces < 1:
@@ -100,6 +125,12 @@ class ProbeConfig(Config):
         bad = [k for k in self.kinds if k not in ("step_end", "pre_next")]
         if bad:
             raise ConfigError(f"kinds: {bad[0]!r} unknown; use step_end and/or pre_next.")
+        if self.caliper <= 0:
+            raise ConfigError(f"caliper={self.caliper}: it must be positive (SDs).")
+        if self.n_boot < 10:
+            raise ConfigError(f"n_boot={self.n_boot}: use at least 10 (1000 for reporting).")
+        if any(k < 0 for k in self.expansions):
+            raise ConfigError(f"expansions={self.expansions}: each must be 0 or more.")
 
 
 def countdown_examples(
@@ -108,19 +139,26 @@ def countdown_examples(
     split: str = "eval",
     style: str = "cot",
     knobs: Mapping[str, Any] | None = None,
+    expansions: Sequence[int] = (),
 ) -> list[dict]:
     """`n` Countdown problems rendered in `style` (``response`` + ground-truth ``events``).
 
     `knobs` are the generator's (``max_number``, ``ops``, ...): probe the problems the model
-    was trained on.
+    was trained on. With `expansions`, each problem is rendered once per value as the trace's
+    ``max_expansions`` (dead branches explored before the solution; ids ``<id>-x<k>``, same
+    ``problem_id``): with 0 the first move is live, with 1 or more it is a dead end, so dead and
+    live states occur at the same place in the trace and can be matched there.
     """
     from sftlens.tasks import get_task
 
     task = get_task("countdown")
     out = []
     for i, p in enumerate(task.generate(n, seed, split=split, **dict(knobs or {}))):
-        ex = task.render(p, style, seed + i)
-        out.append({**ex, "problem_id": p["id"]})
+        if not expansions:
+            out.append({**task.render(p, style, seed + i), "problem_id": p["id"]})
+        for k in expansions:
+            ex = task.render(p, style, seed + i + 7919 * k, max_expansions=k)
+            out.append({**ex, "id": f"{ex['id']}-x{k}", "problem_id": p["id"]})
     return out
 
 
@@ -208,6 +246,36 @@ def _save_directions(cache: ActivationCache, index: Any, path: Path) -> None:
         save_file(tensors, str(tmp))
 
 
+def dead_end_matched(cache: Any, cfg: ProbeConfig) -> tuple[Any, Any]:
+    """The matched design at one checkpoint, per position kind: `matched_probe` on the states
+    `cfg.match_where` allows (each distinct state once). Returns ``(table, scores)`` with a
+    ``position_kind`` column."""
+    import pandas as pd
+
+    index = cache.index.copy()
+    index["repeat"] = index.duplicated([c for c in DUPLICATE_KEY if c in index]).astype(int)
+    tables, scores = [], []
+    for kind in cfg.kinds:
+        where = f"position_kind == '{kind}' and repeat == 0"
+        if cfg.match_where:
+            where += f" and ({cfg.match_where})"
+        sel = index[select_rows(index, where)]
+        if sel["dead_end"].nunique() < 2 or sel["group"].nunique() < 2:
+            continue  # one class or one problem only: nothing to match or cross-validate
+        t, sc = matched_probe(
+            cache, index, "dead_end", where=where, exact=cfg.match_exact, near=cfg.match_near,
+            caliper=cfg.caliper, within_group=cfg.match_within_problem, n_splits=cfg.n_splits,
+            n_boot=cfg.n_boot, seed=cfg.seed,
+        )  # fmt: skip
+        tables.append(t.assign(position_kind=kind))
+        scores.append(sc.assign(position_kind=kind))
+    if not tables:
+        return pd.DataFrame(columns=["design", "position_kind"]), pd.DataFrame(
+            columns=["design", "position_kind", "group", "y", "hook", "probe", "score"]
+        )
+    return pd.concat(tables, ignore_index=True), pd.concat(scores, ignore_index=True)
+
+
 def dead_end_probe(
     models: Mapping[str, str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -226,12 +294,19 @@ def dead_end_probe(
     Args:
         models: ``{name: run-or-model dir}``, e.g. ``{"strong": ..., "weak": ...}``.
         out_dir: output folder; ``<model>/step-NNNNNN/`` holds each checkpoint's cache,
-            ``probe.parquet``, ``directions.safetensors`` and ``lens.json``; a checkpoint whose
-            ``probe.parquet`` exists is skipped.
-        cfg: settings (defaults: all layers, ``resid_post``, 200 eval problems).
+            ``probe.parquet``, ``matched.parquet`` and ``matched_scores.parquet`` (with
+            ``cfg.matched``), ``directions.safetensors`` and ``lens.json``; a checkpoint whose
+            tables exist is skipped.
+        cfg: settings (defaults: all layers, ``resid_post``, 200 eval problems, each rendered
+            with 0, 1 and 2 dead branches, the matched design on).
         examples: rendered examples to use instead of generating Countdown problems.
         shard: ``K/N``: only block K of the (model, checkpoint) pairs, into
             ``<out_dir>/shard-K-of-N/`` (join with `merge_shard_tables`).
+
+    With ``cfg.matched``, the matched design's tables go beside (``dead_end_matched.parquet``
+    / ``.csv``: `matched_probe` rows plus ``model, step, position_kind``; ``matched_scores.
+    parquet``), and with exactly two models, the first named the strong one,
+    ``strong_vs_weak.parquet`` / ``.csv`` (`compare_steps` at ``step_end``, the first kind).
 
     Returns:
         The long table (also ``dead_end.parquet`` / ``.csv``): `fit_probes` columns plus
@@ -248,12 +323,17 @@ def dead_end_probe(
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     if examples is None:
-        examples = countdown_examples(cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs)
-    tables = []
+        examples = countdown_examples(
+            cfg.n_problems, cfg.seed, cfg.split, knobs=cfg.knobs, expansions=cfg.expansions
+        )
+    tables, matched = [], []
+    done = [CHECKPOINT_TABLE] + ([CHECKPOINT_MATCHED, MATCHED_SCORES] if cfg.matched else [])
     for model, ck in pairs:
         d = _ckpt_dir(out, model, ck)
-        if (d / CHECKPOINT_TABLE).is_file():
+        if all((d / f).is_file() for f in done):
             tables.append(pd.read_parquet(d / CHECKPOINT_TABLE))
+            if cfg.matched:
+                matched.append((pd.read_parquet(d / CHECKPOINT_MATCHED), d / MATCHED_SCORES))
             continue
         cache, info = cache_checkpoint(ck, examples, d, cfg)
         write_json(d / LENS_FILE, info)
@@ -281,12 +361,45 @@ def dead_end_probe(
             loading_mode=info["loading_mode"],
         )
         _save_directions(cache, index, d / DIRECTIONS_FILE)
+        if cfg.matched:
+            mt, ms = dead_end_matched(cache, cfg)
+            tag = {"model": model, "step": ck.step}
+            write_parquet(ms.assign(**tag), d / MATCHED_SCORES)
+            write_parquet(mt.assign(**tag), d / CHECKPOINT_MATCHED)
+            matched.append((mt.assign(**tag), d / MATCHED_SCORES))
         write_parquet(t, d / CHECKPOINT_TABLE)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     write_parquet(table, out / DEAD_END_TABLE)
     table.to_csv(out / DEAD_END_TABLE.replace(".parquet", ".csv"), index=False)
+    if matched:
+        _write_matched(out, matched, list(models), cfg)
     return table
+
+
+def _write_matched(out: Path, parts: list[tuple[Any, Path]], models: list[str], cfg: Any) -> None:
+    """The matched tables of all checkpoints, and strong vs weak when there are two models."""
+    import pandas as pd
+
+    from sftlens.probes._verdict import compare_steps
+
+    mt = pd.concat([t for t, _ in parts], ignore_index=True)
+    write_parquet(mt, out / MATCHED_TABLE)
+    mt.to_csv(out / MATCHED_TABLE.replace(".parquet", ".csv"), index=False)
+    if len(models) != 2:
+        return
+    kind = cfg.kinds[0]
+    scores = {}
+    for name in models:
+        paths = [p for t, p in parts if (t["model"] == name).any()]
+        sc = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        scores[name] = sc[sc["position_kind"] == kind]
+    cmp = compare_steps(
+        scores[models[0]], scores[models[1]], names=(models[0], models[1]), n_boot=cfg.n_boot,
+        seed=cfg.seed,
+    )  # fmt: skip
+    write_parquet(cmp.assign(position_kind=kind), out / COMPARISON_TABLE)
+    cmp.to_csv(out / COMPARISON_TABLE.replace(".parquet", ".csv"), index=False)
 
 
 def best_layer(table: Any, model: str | None = None, step: int | None = None) -> tuple[str, int]:

@@ -240,7 +240,10 @@ def dead_end_cmd(
     """Is "this state is a dead end" decodable at each layer before the backtrack is written?
 
     Writes <out>/dead_end.parquet/.csv, <out>/dead_end_auroc.png/.csv and per checkpoint
-    <out>/<model>/step-NNNNNN/ (cache, probe.parquet, directions.safetensors, lens.json).
+    <out>/<model>/step-NNNNNN/ (cache, probe.parquet, directions.safetensors, lens.json);
+    the matched design (dead and live states paired on what a surface reader sees) in
+    <out>/dead_end_matched.parquet/.csv, and with two models (strong first)
+    <out>/strong_vs_weak.parquet/.csv: the selectivity difference and the verdict.
 
     Example:
 
@@ -264,7 +267,36 @@ def dead_end_cmd(
     t = table[(table["metric"] == "auroc") & (table["position_kind"] == "step_end")]
     piv = t.pivot_table(index=["model", "step", "subset", "layer"], columns="probe", values="value")
     typer.echo(piv.round(3).to_string())
+    _echo_matched(out)
     typer.echo(f"-> {out / 'dead_end.parquet'}, {png}")
+
+
+def _echo_matched(out: Path) -> None:
+    """The matched design per checkpoint (best layer), and strong vs weak when written."""
+    import pandas as pd
+
+    from sftlens.probes._analyses import COMPARISON_TABLE, MATCHED_TABLE
+
+    if not (out / MATCHED_TABLE).is_file():
+        return
+    mt = pd.read_parquet(out / MATCHED_TABLE)
+    mt = mt[mt["position_kind"] == mt["position_kind"].iloc[0]]
+    lines = []
+    for (model, step, design), g in mt.groupby(["model", "step", "design"], sort=True):
+        sel = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")]
+        surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")]
+        if sel.empty or surf.empty:
+            continue
+        b = sel.loc[sel["value"].idxmax()]
+        lines.append(
+            f"{model} step {step} {design}: {int(b['n'])} states, {int(b['n_pairs'])} pairs; "
+            f"surface AUROC {surf['value'].iloc[0]:.3f}; best selectivity {b['value']:+.3f} "
+            f"[{b['lo']:+.3f}, {b['hi']:+.3f}] at layer {int(b['layer'])}"
+        )
+    typer.echo("\n".join(lines))
+    if (out / COMPARISON_TABLE).is_file():
+        for _, r in pd.read_parquet(out / COMPARISON_TABLE).iterrows():
+            typer.echo(f"step {int(r['step'])}: {r['text']}")
 
 
 def appropriateness_cmd(
@@ -336,26 +368,10 @@ def steer_cmd(
     """
     from sftlens.probes._steer import causal_check
 
-    chosen = None
     for name, value in (("--n-problems", n_problems), ("--max-new-tokens", max_new_tokens)):
         if value < 1:
             raise ConfigError(f"{name} {value}: use 1 or more.")
-    if eval_set is not None and problems is None:
-        raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
-    if problems is not None:
-        from sftlens.core import DataError, read_jsonl
-
-        chosen = [
-            r
-            for r in read_jsonl(problems, required=("id", "task", "prompt", "meta"))
-            if r["task"] == "countdown" and (eval_set is None or r.get("eval_set") == eval_set)
-        ][:n_problems]
-        if not chosen:
-            raise DataError(
-                f"{problems}: no countdown problems"
-                + (f" with eval_set {eval_set!r}" if eval_set else "")
-                + "; point --problems at a Countdown problems file."
-            )
+    chosen = _steer_problems(problems, eval_set, n_problems)
     from sftlens.core import resolve_one
 
     table = causal_check(
@@ -365,6 +381,78 @@ def steer_cmd(
     typer.echo(
         table.pivot_table(index="alpha", columns="metric", values="value").round(3).to_string()
     )
+
+
+def _steer_problems(problems: Path | None, eval_set: str | None, n: int) -> list[dict] | None:
+    """The first `n` countdown lines of a problems file (of one eval set), or None."""
+    if eval_set is not None and problems is None:
+        raise ConfigError("--eval-set selects lines of a --problems file; pass --problems too.")
+    if problems is None:
+        return None
+    from sftlens.core import DataError, read_jsonl
+
+    chosen = [
+        r
+        for r in read_jsonl(problems, required=("id", "task", "prompt", "meta"))
+        if r["task"] == "countdown" and (eval_set is None or r.get("eval_set") == eval_set)
+    ][:n]
+    if not chosen:
+        raise DataError(
+            f"{problems}: no countdown problems"
+            + (f" with eval_set {eval_set!r}" if eval_set else "")
+            + "; point --problems at a Countdown problems file."
+        )
+    return chosen
+
+
+def causal_cmd(
+    checkpoint: str = typer.Argument(..., help="checkpoint dir to intervene on"),
+    directions: Path = typer.Option(
+        ..., "--directions", help="directions.safetensors (or its folder)"
+    ),
+    layer: int = typer.Option(..., help="decoder layer to steer (see the dead-end table)"),
+    alphas: str = typer.Option("-2,2", help="steering strengths, in class-mean separations"),
+    n_random: int = typer.Option(4, "--random", help="random directions of the same norm"),
+    ablate: bool = typer.Option(True, help="also project each direction out everywhere"),
+    n_problems: int = typer.Option(50, help="Countdown eval problems"),
+    max_new_tokens: int = typer.Option(256, help="generation budget"),
+    n_boot: int = typer.Option(1000, help="bootstrap resamples over problems"),
+    device: str = typer.Option("cpu", help="torch device"),
+    seed: int = typer.Option(0, help="problems, random directions, bootstrap"),
+    problems: Path | None = typer.Option(None, "--problems", help="Countdown problems JSONL"),
+    eval_set: str | None = typer.Option(None, "--eval-set", help="with --problems: one eval_set"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", callback=out_file, help="output table (.parquet; .csv beside)"
+    ),
+) -> None:
+    """Steer/ablate along the dead-end direction and along random directions of its norm.
+
+    Reports backtracks, backtrack precision, tokens before the first backtrack and accuracy,
+    each as a change against the unsteered model with 95% intervals over problems, and the
+    probe direction's change minus the random directions' (probe_minus_random).
+
+    Example:
+
+      sftlens run countdown_lab --scale micro --out toy
+
+      sftlens probe dead-end -m strong=toy/models/strong-cot -o probes --n-problems 24 --steps 3
+
+      sftlens probe causal toy/models/strong-cot/checkpoints/step-000003 \\
+        --directions probes/strong/step-000003 --layer 0 --random 1 --n-problems 4 \\
+        --max-new-tokens 24 -o causal.parquet
+    """
+    from sftlens.core import resolve_one
+    from sftlens.probes._causal import causal_controls
+
+    table = causal_controls(
+        resolve_one(checkpoint).path, directions, layer, _floats(alphas), n_random=n_random, ablate=ablate,
+        problems=_steer_problems(problems, eval_set, n_problems), n_problems=n_problems,
+        seed=seed, max_new_tokens=max_new_tokens, device=device, n_boot=n_boot, out=out,
+    )  # fmt: skip
+    t = table[table["direction"].isin(["probe", "random_mean", "probe_minus_random"])]
+    t = t[t["metric"].isin(["backtracks_per_trace", "backtrack_precision", "accuracy"])]
+    cols = ["direction", "intervention", "alpha", "metric", "delta", "delta_lo", "delta_hi"]
+    typer.echo(t[cols].round(3).to_string(index=False))
 
 
 def drift_cmd(
@@ -417,5 +505,6 @@ def register(app: typer.Typer) -> None:
     probe_app.command("dead-end")(dead_end_cmd)
     probe_app.command("appropriateness")(appropriateness_cmd)
     probe_app.command("steer")(steer_cmd)
+    probe_app.command("causal")(causal_cmd)
     probe_app.command("drift")(drift_cmd)
     app.add_typer(probe_app, name="probe")

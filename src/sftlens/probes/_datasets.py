@@ -73,6 +73,32 @@ def _surface(ids: list[int], pos: int, resp_tok: int, step_idx: int) -> dict[str
     }
 
 
+def _state_surface(state: Sequence[Any], target: Any) -> dict[str, float]:
+    """What a reader of the text sees of a Countdown state: how many numbers are left, their
+    magnitudes, and how far the nearest is from the target (no search needed for any of it)."""
+    nums = [float(x) for x in state if isinstance(x, (int, float))]
+    if not nums:
+        return {"max_left": 0.0, "sum_left": 0.0, "target_gap": float("nan")}
+    gap = min(abs(x - float(target)) for x in nums) if target is not None else float("nan")
+    return {"max_left": max(nums), "sum_left": sum(nums), "target_gap": gap}
+
+
+def _verdict_next(step: dict, later: Sequence[dict]) -> bool:
+    """Whether the very next text is a verdict on this state: a check of its value against the
+    target that wraps the step ("16/1=16, not 51"), so a probe there may read what it is about
+    to write."""
+    return any(ev.get("type") == "verify" and ev["start"] == step["start"] for ev in later)
+
+
+def _commented(step: dict, later: Sequence[dict]) -> bool:
+    """Whether the trace ever writes a verdict on this state: a check of its value, or a
+    backtrack leaving it (a state never commented on has neither)."""
+    state = list(step.get("state") or [])
+    return _verdict_next(step, later) or any(
+        ev.get("type") == "backtrack" and list(ev.get("from_state") or []) == state for ev in later
+    )
+
+
 def dead_end_items(
     tokenizer: Any,
     examples: Iterable[dict],
@@ -87,8 +113,12 @@ def dead_end_items(
         kinds: position kinds among ``step_end`` and ``pre_next``.
 
     Yields:
-        Items whose rows hold ``position_kind``, ``dead_end`` (0/1), ``state_size``,
-        ``step_idx`` and the surface features; grouped by problem id.
+        Items whose rows hold ``position_kind``, ``dead_end`` (0/1), ``state_size``, ``state``
+        (its numbers, space-separated), ``verdict_next`` (0/1: the next text is a verdict on
+        it), ``commented`` (0/1: the trace ever writes one), the state's surface
+        (``max_left``, ``sum_left``, ``target_gap``: numbers left, their size, the nearest
+        one's distance to the target), ``step_idx`` and the token surface features; grouped by
+        problem id.
     """
     bad = [k for k in kinds if k not in ("step_end", "pre_next")]
     if bad:
@@ -100,6 +130,7 @@ def dead_end_items(
         ids, offsets, resp_char = encode_with_offsets(tokenizer, ex["prompt"], ex["response"])
         resp_tok = token_ending_at(offsets, resp_char) + 1
         events = sorted(ex["events"], key=lambda e: (e["start"], e["end"]))
+        target = (ex.get("meta") or {}).get("target")
         positions, rows = [], []
         step_idx = 0
         for j, ev in enumerate(events):
@@ -122,6 +153,10 @@ def dead_end_items(
                         "position_kind": kind,
                         "dead_end": int(bool(ev["dead_end"])),
                         "state_size": len(ev.get("state") or []),
+                        "state": " ".join(str(x) for x in ev.get("state") or []),
+                        "verdict_next": int(_verdict_next(ev, events[j + 1 :])),
+                        "commented": int(_commented(ev, events[j + 1 :])),
+                        **_state_surface(ev.get("state") or [], target),
                         **_surface(ids, pos, resp_tok, step_idx),
                     }
                 )

@@ -69,6 +69,7 @@ def steer_generate(
     layer: int = 0,
     max_new_tokens: int = 256,
     batch_size: int = 8,
+    intervention: Any = None,
 ) -> list[dict]:
     """Greedy completions of `prompts`, steered by `vector` at `layer` (none when None).
 
@@ -80,6 +81,8 @@ def steer_generate(
         layer: decoder layer index (TransformerLens ``blocks.{layer}.hook_resid_post``).
         max_new_tokens: generation budget.
         batch_size: prompts per `generate` call (left-padded).
+        intervention: a context manager to generate under instead of the steering vector
+            (e.g. `directional_ablation`).
 
     Returns:
         One ``{"completion", "n_tokens", "finish_reason"}`` per prompt.
@@ -92,7 +95,7 @@ def steer_generate(
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation pads on the left
     add_special = getattr(tokenizer, "chat_template", None) is None
     out: list[dict] = []
-    ctx = steering(model, layer, vector.to(device)) if vector is not None else None
+    ctx = steering(model, layer, vector.to(device)) if vector is not None else intervention
     with ctx or contextlib.nullcontext(), torch.inference_mode():
         for i in range(0, len(prompts), batch_size):
             texts = [format_prompt(tokenizer, p) for p in prompts[i : i + batch_size]]
