@@ -89,15 +89,11 @@ def _crash_after(traces, out, n_lines, cut=10):
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     # Start a run for real so it records what it is made from, then cut it short.
     out.with_name(out.name + PARTIAL_SUFFIX + ".json").unlink(missing_ok=True)
-    from sftlens.core import input_record, start_resumable
+    from sftlens.core import start_resumable
+    from sftlens.trace_tagger._batch import resume_record
     from sftlens.trace_tagger._ruleset import RULESET_ID
 
-    made_from = {
-        "input": input_record(traces),
-        "text_field": "completion",
-        "id_field": "id",
-        "ruleset": RULESET_ID,
-    }
+    made_from = resume_record(traces, "auto", None, None, RULESET_ID)
     assert start_resumable(partial, made_from) is False
     partial.write_text("\n".join(full[:n_lines]) + "\n" + full[n_lines][:cut], encoding="utf-8")
     return full, partial

@@ -45,6 +45,19 @@ def _records(
     return [(tr["id"], tr["completion"]) for tr in traces]
 
 
+def resume_record(
+    src: Path, fmt: str, text_field: str | None, id_field: str | None, tag_id: str
+) -> dict:
+    """What a partial Tags output is made from: resumed only when all of it matches."""
+    return {
+        "input": input_record(src),
+        "format": fmt,
+        "text_field": text_field,
+        "id_field": id_field,
+        "ruleset": tag_id,
+    }
+
+
 def _init_worker(ruleset: str, calibration: str | None = None) -> None:
     global _worker_tagger
     from sftlens.trace_tagger._tagger import get_tagger
@@ -134,13 +147,7 @@ def tag_file(
     # Validate the whole input first: a bad line fails the run before any output exists.
     records = _records(src, text_field, id_field, fmt)
     n_total = len(records)
-    made_from = {
-        "input": input_record(src),
-        "format": fmt,
-        "text_field": text_field,
-        "id_field": id_field,
-        "ruleset": tag_id,
-    }
+    made_from = resume_record(src, fmt, text_field, id_field, tag_id)
     # Only a partial made from this input with these options is resumed; another is an error.
     done = _resume_point(partial, n_total) if start_resumable(partial, made_from) else 0
     todo = itertools.islice(records, done, None)
