@@ -66,7 +66,7 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
     if not es.file:
         problems = tasks.get_task(es.task).generate(es.n, es.seed, split=es.split, **es.knobs)
     else:
-        path = check_input(es.file, f"eval file (eval set {es.label!r})")
+        path = check_input(es.file, "eval file")
         loader = None
         if es.task == "math":
             loader = getattr(tasks, "load_math_problems", None)
