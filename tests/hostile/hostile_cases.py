@@ -200,8 +200,15 @@ def _traces_verbs(d: Path, traces: Path) -> dict[str, list[str]]:
             tags,
             "-o",
             d / "out.parquet",
-        ],  # fmt: skip
-    }
+        ],
+        # The same file read as problems or as pretraining data by the verbs that take them.
+        "data_stats": ["data", "stats", traces],
+        "generate_eval": ["generate", "-m", "org/model", "-e", f"countdown@{traces}",
+                          "-o", d / "gen"],
+        "train_data": ["train", "--set", "model=toy-tiny", "--set", "objective=pretrain",
+                       "--set", "text_field=completion", "--set", f"data={traces}",
+                       "--set", "max_steps=1", "--out-dir", d / "run"],
+    }  # fmt: skip
 
 
 def _tags_verbs(d: Path, tags: Path) -> dict[str, list[str]]:
@@ -223,7 +230,7 @@ def _tags_verbs(d: Path, tags: Path) -> dict[str, list[str]]:
 
 
 TRACE_VERBS = ("score", "score_in_place", "table", "tag", "tag_table", "tag_html",
-               "appropriateness")  # fmt: skip
+               "appropriateness", "data_stats", "generate_eval", "train_data")  # fmt: skip
 TAG_VERBS = ("tag_table", "tag_html", "appropriateness")
 # Verbs that read only the fields named in the trace contract (tag reads one text field).
 TYPED_TRACE_VERBS = ("score", "table", "tag_table", "appropriateness")

@@ -179,6 +179,74 @@ class _LookupLemmatizer:
         return doc
 
 
+SUFFIX_WINDOW = 16
+
+
+class TailSearch:
+    """A ``$``-anchored suffix regex searched over the last `SUFFIX_WINDOW` characters only.
+
+    spaCy strips one prefix or suffix at a time from a run of text without white space, and
+    searches the suffix regex over the whole remaining run each time; `re.search` tries every
+    start position, so a 20 KB run of brackets cost 20 KB x 10 K searches (quadratic: 54 s).
+    Suffixes are short, so starting the search near the end finds the same match in constant
+    time (lookbehinds still see the characters before the window). Only a suffix longer than
+    the window (a run of 17+ dots; units such as "km/h" are 4) is split differently.
+    """
+
+    def __init__(self, pattern: re.Pattern) -> None:
+        self.pattern = pattern
+
+    def __call__(self, string: str) -> re.Match | None:
+        return self.pattern.search(string, max(0, len(string) - SUFFIX_WINDOW))
+
+
+MAX_RUN_CHARS = 256
+_LONG_RUN = re.compile(r"\S{" + str(MAX_RUN_CHARS + 1) + ",}")
+
+
+class RunBoundedTokenizer:
+    """spaCy's tokenizer, fed runs without white space at most `MAX_RUN_CHARS` long.
+
+    Each prefix or suffix spaCy strips from a run copies and hashes the rest of the run, so a
+    run of n brackets costs n^2 / 2 bytes of work. A text with a longer run is tokenized in
+    parts (the text around the runs, and each run in `MAX_RUN_CHARS` chunks) and the tokens
+    joined into one `Doc` with the same text; texts without such runs (all ordinary prose) go
+    to spaCy's tokenizer unchanged.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        from spacy.attrs import IDX, LENGTH, SPACY
+
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.vocab
+        self._attrs = [IDX, LENGTH, SPACY]
+
+    def __call__(self, text: str):
+        if _LONG_RUN.search(text) is None:
+            return self.tokenizer(text)
+        from spacy.tokens import Doc
+
+        words: list[str] = []
+        spaces: list[bool] = []
+        pos = 0
+        for m in _LONG_RUN.finditer(text):
+            self._extend(text[pos : m.start()], words, spaces)
+            for k in range(m.start(), m.end(), MAX_RUN_CHARS):
+                self._extend(text[k : min(k + MAX_RUN_CHARS, m.end())], words, spaces)
+            pos = m.end()
+        self._extend(text[pos:], words, spaces)
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+    def _extend(self, part: str, words: list[str], spaces: list[bool]) -> None:
+        # spaCy's white space after a token is one space or nothing; any other white space is
+        # a token of its own, so words + spaces rebuild `part` exactly.
+        if not part:
+            return
+        arr = self.tokenizer(part).to_array(self._attrs).tolist()
+        words.extend(part[i : i + n] for i, n, _ in arr)
+        spaces.extend(bool(s) for _, _, s in arr)
+
+
 def build_nlp():
     """``spacy.blank("en")`` with the sentencizer and the lookup lemmatizer; offline."""
     import spacy
@@ -192,7 +260,8 @@ def build_nlp():
         k: v for k, v in nlp.tokenizer.rules.items() if not _INITIAL.fullmatch(k)
     }
     suffixes = [*nlp.Defaults.suffixes, r"(?<=^[A-Za-z])\."]
-    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    nlp.tokenizer.suffix_search = TailSearch(compile_suffix_regex(suffixes))
+    nlp.tokenizer = RunBoundedTokenizer(nlp.tokenizer)
     nlp.add_pipe(SENTENCIZER)
     nlp.add_pipe(LEMMATIZER)
     return nlp
