@@ -72,6 +72,9 @@ def run_experiment(
                 "pick another run folder (--out)."
             )
     stages = build_stages(spec)
+    # Every local file and checkpoint reference is read now, so a malformed line or a missing
+    # model fails in seconds (and in the dry run), not after hours of training.
+    check_inputs(spec)
     if dry_run:
         out.write(f"plan for {spec.name} (scale {spec.scale}) in {run_dir}:\n")
         out.write(format_plan(plan(run_dir, stages)) + "\n")
@@ -90,6 +93,40 @@ def _local_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
     """(spec key, path) of every local file the spec reads."""
     out = [(f"data.{d.name}.path", d.path) for d in spec.data if d.path]
     return out + [(f"evals.{e.name}.path", e.path) for e in spec.evals if e.path]
+
+
+def check_inputs(spec: ExperimentSpec) -> None:
+    """Read every local input the spec names in the format its stage will read it.
+
+    SFT files through `load_sft_records`, math eval files through `load_math_problems`,
+    instruction files through `load_instructions`, other eval files as JSONL with ``prompt``;
+    real base models and external checkpoint series through the resolver (nothing downloaded).
+    A missing file is left to the stage that reads it (the dry run notes it).
+
+    Raises:
+        DataError: a malformed file (naming the file, line or field) or a missing model.
+    """
+    from sftlens.core import read_jsonl, resolve_series
+    from sftlens.tasks import load_instructions, load_math_problems, load_sft_records
+
+    for d in spec.data:
+        if d.path and Path(d.path).is_file():
+            load_sft_records(d.path)
+    for e in spec.evals:
+        if not (e.path and Path(e.path).is_file()):
+            continue
+        if e.task == "math":
+            load_math_problems(e.path)
+        elif e.task in ("harmful", "harmless"):
+            load_instructions(e.path, kind=e.task)
+        else:
+            list(read_jsonl(e.path, required=("prompt",)))
+    for m in spec.models:
+        if not m.is_toy:
+            resolve_series(m.base, fetch=False)
+    for a in spec.arms:
+        if a.external:
+            resolve_series(a.checkpoints, fetch=False)
 
 
 def _quiet_libraries() -> None:
