@@ -72,8 +72,9 @@ def run_experiment(
                 "pick another run folder (--out)."
             )
     stages = build_stages(spec)
-    # Every input file is read in its format before any stage runs (a bad line fails now,
-    # not hours later); a file missing here is a note on a dry run, an error otherwise.
+    # Every input file is read in its format, and every checkpoint reference resolved, before
+    # any stage runs (a bad line fails now, not hours later); a file missing here is a note on a
+    # dry run, an error otherwise.
     missing = check_inputs(spec)
     if dry_run:
         out.write(f"plan for {spec.name} (scale {spec.scale}) in {run_dir}:\n")
@@ -92,11 +93,12 @@ def run_experiment(
 
 
 def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
-    """Read every local file the spec names in its format; return the (key, path) missing.
+    """Read every local file the spec names in its format, and resolve every real base and
+    external checkpoint series (nothing downloaded); return the (key, path) of missing files.
 
     Raises:
-        DataError: a file its format cannot read; the message names the spec key, the file
-            and the line.
+        DataError: a file its format cannot read (naming the spec key, the file and the line),
+            or a checkpoint reference that resolves to nothing.
     """
     from sftlens.tasks import load_instructions, load_problem_file, load_sft_records
 
@@ -120,6 +122,15 @@ def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
             load(path)
         except SftlensError as e:
             raise DataError(f"{where}: {e}") from None
+    from sftlens.core import resolve_series
+
+    # Real bases and external checkpoint series through the resolver (nothing downloaded).
+    for m in spec.models:
+        if not m.is_toy:
+            resolve_series(m.base, fetch=False)
+    for arm in spec.arms:
+        if arm.external:
+            resolve_series(arm.checkpoints, fetch=False)
     return missing
 
 

@@ -143,8 +143,13 @@ class ArmSpec(Config):
     """One SFT run: a base model trained on a data set with an optimizer schedule."""
 
     name: str = option(help="name of the fine-tuned model in paths and the report")
-    model: str = option(help="a models[].name")
-    data: str = option(help="a data[].name")
+    model: str = option("", "a models[].name (unused with `checkpoints`)")
+    data: str = option("", "a data[].name (unused with `checkpoints`)")
+    checkpoints: str = option(
+        "",
+        "an existing checkpoint series to analyse instead of training: any reference "
+        "`sftlens checkpoints` reads (an HF Trainer/TRL/verl output folder, org/model@step*, ...)",
+    )
     lr: float = option(1e-3, "peak learning rate")
     schedule: Literal["constant", "cosine", "linear"] = option("cosine", "learning-rate schedule")
     warmup_fraction: float = option(0.1, "fraction of steps spent warming up")
@@ -156,8 +161,18 @@ class ArmSpec(Config):
     steps_factor: float = option(1.0, "multiplies the scale's sft_steps (e.g. 2 to overtrain)")
     grid: Literal["log", "linear"] = option("log", "checkpoint spacing")
 
+    @property
+    def external(self) -> bool:
+        """True for an arm that analyses an existing checkpoint series (no training)."""
+        return bool(self.checkpoints)
+
     def validate(self) -> None:
         _check_name("arms", self.name)
+        if not self.external and not (self.model and self.data):
+            raise ConfigError(
+                f"arms.{self.name}: give `model` and `data` (an SFT run), or `checkpoints` "
+                "(an existing series to analyse)."
+            )
         if not 0 < self.unique_fraction <= 1:
             raise ConfigError(f"arms.{self.name}.unique_fraction: must be in (0, 1].")
         if self.lr <= 0 or self.steps_factor <= 0:
@@ -288,6 +303,8 @@ class ExperimentSpec(Config):
         models = {m.name for m in self.models}
         data = {d.name for d in self.data}
         for a in self.arms:
+            if a.external:
+                continue
             if a.model not in models:
                 raise ConfigError(
                     f"arms.{a.name}.model: {a.model!r} is not a models[].name; known: {', '.join(sorted(models))}."

@@ -27,6 +27,7 @@ from sftlens.core import (
     checkpoint_dirname,
     find_checkpoints,
     read_jsonl,
+    resolve_series,
     write_jsonl,
     write_parquet,
 )
@@ -144,6 +145,10 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
         )
     analysis_stages = []
     for k, a in enumerate(spec.arms):
+        if a.external:
+            # An existing series: analysed where it is, nothing trained.
+            analysis_stages += _analysis_stages(spec, a, stages, source=a.checkpoints, deps=())
+            continue
         m = spec.model(a.model)
         steps = max(1, int(round(sz.sft_steps * a.steps_factor)))
         deps = [f"data.sft.{a.data}"]
@@ -178,107 +183,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
                 cost=steps * (4.0 if "strong" in m.base else 1.0) / 20,
             )
         )
-        if spec.evals:
-            stages.append(
-                Stage(
-                    f"rollout.{a.name}",
-                    _rollout,
-                    deps=(f"sft.{a.name}",),
-                    params={
-                        **common,
-                        # fields/size only when set: runs made before they existed stay valid.
-                        "evals": [
-                            {
-                                k: v
-                                for k, v in e.to_dict().items()
-                                if v or k not in ("fields", "size")
-                            }
-                            for e in spec.evals
-                        ],
-                        "sampling": spec.sampling.to_dict(),
-                        "n": sz.eval_problems,
-                        "samples": sz.samples,
-                        "max_new_tokens": sz.max_new_tokens,
-                        "device": spec.device,
-                    },
-                    outputs=(f"{TRACES_DIR}/{a.name}",),
-                    requires=("sftlens.rollout:generate_traces", "sftlens.rollout:GenerateConfig"),
-                    cost=sz.checkpoints * len(spec.evals) * sz.eval_problems / 40,
-                )
-            )
-            analysis_stages.append(f"rollout.{a.name}")
-            if spec.analysis.tag.enabled:
-                stages.append(
-                    Stage(
-                        f"tag.{a.name}",
-                        _tag,
-                        deps=(f"rollout.{a.name}",),
-                        params={
-                            **common,
-                            "ruleset": spec.analysis.ruleset,
-                            **_calibration_params(spec.analysis.tag.calibration),
-                        },
-                        outputs=(
-                            f"{TAGS_DIR}/{a.name}.jsonl",
-                            f"{PROBES_DIR}/{a.name}/appropriateness",
-                        ),
-                        requires=(
-                            "sftlens.trace_tagger:Tagger",
-                            "sftlens.probes:appropriateness_table",
-                        ),
-                        cost=0.3,
-                    )
-                )
-                analysis_stages.append(f"tag.{a.name}")
-        if spec.analysis.probe:
-            stages.append(
-                Stage(
-                    f"probe.{a.name}",
-                    _probe,
-                    deps=(f"sft.{a.name}",),
-                    params={
-                        **common,
-                        "task": spec.analysis.probe_task,
-                        "knobs": probe_knobs(spec),
-                        "n": sz.probe_problems,
-                        "folds": sz.probe_folds,
-                        "device": spec.device,
-                    },
-                    outputs=(f"{PROBES_DIR}/{a.name}/dead_end",),
-                    requires=("sftlens.probes:dead_end_probe", "sftlens.probes:ProbeConfig"),
-                    cost=sz.checkpoints * 0.3,
-                )
-            )
-            analysis_stages.append(f"probe.{a.name}")
-        if spec.analysis.refusal:
-            stages.append(
-                Stage(
-                    f"refusal.{a.name}",
-                    _refusal,
-                    deps=(f"sft.{a.name}",),
-                    params={
-                        **common,
-                        "n": sz.refusal_prompts,
-                        "device": spec.device,
-                        # Prompt files, when the spec names them (the toy world's otherwise).
-                        **(
-                            {
-                                "harmful": spec.analysis.refusal_harmful,
-                                "harmless": spec.analysis.refusal_harmless,
-                            }
-                            if spec.analysis.refusal_harmful
-                            else {}
-                        ),  # fmt: skip
-                    },
-                    outputs=(f"{PROBES_DIR}/{a.name}/refusal",),
-                    requires=(
-                        "sftlens.probes:refusal_report",
-                        "sftlens.probes:RefusalDirectionConfig",
-                    ),
-                    cost=sz.checkpoints * 0.3,
-                )
-            )
-            analysis_stages.append(f"refusal.{a.name}")
+        analysis_stages += _analysis_stages(spec, a, stages, source="", deps=(f"sft.{a.name}",))
     stages.append(
         Stage(
             "tables",
@@ -315,6 +220,117 @@ def _pretrain_cost(spec: ExperimentSpec, base: str) -> float:
     if spec.shipped_bases and (shipped_root() / name).is_dir():
         return 0.2
     return spec.sizes.pretrain_steps * (4.0 if "strong" in base else 1.0) / 20
+
+
+def _analysis_stages(
+    spec: ExperimentSpec, a: Any, stages: list[Stage], source: str, deps: tuple[str, ...]
+) -> list[str]:
+    """Append the rollout, tag, probe and refusal stages of arm `a` to `stages`; return the
+    names the tables stage waits for. `source` is an external series ('' = the trained arm)."""
+    sz = spec.sizes
+    common = {"v": STAGES_VERSION, "seed": spec.seed}
+    analysis_stages: list[str] = []
+    if spec.evals:
+        stages.append(
+            Stage(
+                f"rollout.{a.name}",
+                _rollout,
+                deps=deps,
+                params={
+                    **common,
+                    "source": source,
+                    # fields/size only when set: runs made before they existed stay valid.
+                    "evals": [
+                        {k: v for k, v in e.to_dict().items() if v or k not in ("fields", "size")}
+                        for e in spec.evals
+                    ],
+                    "sampling": spec.sampling.to_dict(),
+                    "n": sz.eval_problems,
+                    "samples": sz.samples,
+                    "max_new_tokens": sz.max_new_tokens,
+                    "device": spec.device,
+                },
+                outputs=(f"{TRACES_DIR}/{a.name}",),
+                requires=("sftlens.rollout:generate_traces", "sftlens.rollout:GenerateConfig"),
+                cost=sz.checkpoints * len(spec.evals) * sz.eval_problems / 40,
+            )
+        )
+        analysis_stages.append(f"rollout.{a.name}")
+        if spec.analysis.tag.enabled:
+            stages.append(
+                Stage(
+                    f"tag.{a.name}",
+                    _tag,
+                    deps=(f"rollout.{a.name}",),
+                    params={
+                        **common,
+                        "ruleset": spec.analysis.ruleset,
+                        **_calibration_params(spec.analysis.tag.calibration),
+                    },
+                    outputs=(
+                        f"{TAGS_DIR}/{a.name}.jsonl",
+                        f"{PROBES_DIR}/{a.name}/appropriateness",
+                    ),
+                    requires=(
+                        "sftlens.trace_tagger:Tagger",
+                        "sftlens.probes:appropriateness_table",
+                    ),
+                    cost=0.3,
+                )
+            )
+            analysis_stages.append(f"tag.{a.name}")
+    if spec.analysis.probe:
+        stages.append(
+            Stage(
+                f"probe.{a.name}",
+                _probe,
+                deps=deps,
+                params={
+                    **common,
+                    "source": source,
+                    "task": spec.analysis.probe_task,
+                    "knobs": probe_knobs(spec),
+                    "n": sz.probe_problems,
+                    "folds": sz.probe_folds,
+                    "device": spec.device,
+                },
+                outputs=(f"{PROBES_DIR}/{a.name}/dead_end",),
+                requires=("sftlens.probes:dead_end_probe", "sftlens.probes:ProbeConfig"),
+                cost=sz.checkpoints * 0.3,
+            )
+        )
+        analysis_stages.append(f"probe.{a.name}")
+    if spec.analysis.refusal:
+        stages.append(
+            Stage(
+                f"refusal.{a.name}",
+                _refusal,
+                deps=deps,
+                params={
+                    **common,
+                    "source": source,
+                    "n": sz.refusal_prompts,
+                    "device": spec.device,
+                    # Prompt files, when the spec names them (the toy world's otherwise).
+                    **(
+                        {
+                            "harmful": spec.analysis.refusal_harmful,
+                            "harmless": spec.analysis.refusal_harmless,
+                        }
+                        if spec.analysis.refusal_harmful
+                        else {}
+                    ),  # fmt: skip
+                },
+                outputs=(f"{PROBES_DIR}/{a.name}/refusal",),
+                requires=(
+                    "sftlens.probes:refusal_report",
+                    "sftlens.probes:RefusalDirectionConfig",
+                ),
+                cost=sz.checkpoints * 0.3,
+            )
+        )
+        analysis_stages.append(f"refusal.{a.name}")
+    return analysis_stages
 
 
 def _linear_grid(total: int, n: int) -> list[int]:
@@ -466,6 +482,11 @@ def _arm(ctx: StageContext) -> str:
     return ctx.stage.name.split(".", 1)[1]
 
 
+def _series(ctx: StageContext) -> str:
+    """What an arm's analyses read: its trained grid, or the external series it names."""
+    return ctx.params.get("source") or str(ctx.run_dir / MODELS_DIR / _arm(ctx))
+
+
 def _rollout(ctx: StageContext) -> None:
     from sftlens.rollout import GenerateConfig, generate_traces
 
@@ -490,7 +511,7 @@ def _rollout(ctx: StageContext) -> None:
             evals[-1].update(fields=e.get("fields") or {}, sample=e.get("size") or p["n"])
     cfg = GenerateConfig.from_dict(
         {
-            "models": [{"path": str(ctx.run_dir / MODELS_DIR / arm), "name": arm}],
+            "models": [{"path": _series(ctx), "name": arm}],
             "eval_sets": evals,
             "sampling": {
                 "n": p["samples"],
@@ -505,7 +526,7 @@ def _rollout(ctx: StageContext) -> None:
             "out": str(ctx.path(f"{TRACES_DIR}/{arm}")),
         }
     )
-    n_ck = len(find_checkpoints(ctx.run_dir / MODELS_DIR / arm))
+    n_ck = len(resolve_series(_series(ctx), fetch=False).checkpoints)
     done = [0]
 
     def log(msg: str) -> None:
@@ -584,7 +605,7 @@ def _probe(ctx: StageContext) -> None:
     # Not an atomic dir: the probe skips checkpoints it already finished, so an interrupted
     # stage resumes per checkpoint; the normalised table is written last.
     out = ctx.path(f"{PROBES_DIR}/{arm}/dead_end")
-    raw = dead_end_probe({arm: ctx.run_dir / MODELS_DIR / arm}, out / "raw", cfg)
+    raw = dead_end_probe({arm: _series(ctx)}, out / "raw", cfg)
     matched = out / "raw" / MATCHED_TABLE
     matched_table = read_parquet(matched) if matched.is_file() else None
     write_parquet(normalise_probe_table(raw, matched_table), out / PROBE_TABLE)
@@ -652,7 +673,7 @@ def _refusal(ctx: StageContext) -> None:
         filter_prompts=False,
     )
     with atomic_dir(ctx.path(f"{PROBES_DIR}/{arm}/refusal")) as tmp:
-        raw = refusal_report(ctx.run_dir / MODELS_DIR / arm, tmp / "raw", cfg)
+        raw = refusal_report(_series(ctx), tmp / "raw", cfg)
         t = raw[raw["metric"].isin(list(REFUSAL_METRICS))].copy()
         t["metric"] = t["metric"].map(REFUSAL_METRICS)
         t["model"] = arm

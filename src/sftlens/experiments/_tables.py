@@ -36,7 +36,12 @@ EVAL_METRICS = {"accuracy": "accuracy", "mean_length": "length", "refusal_rate":
 
 
 def _arm_meta(spec: ExperimentSpec) -> dict[str, dict]:
-    return {a.name: {"base": spec.model(a.model).base, "data": a.data} for a in spec.arms}
+    return {
+        a.name: {"base": a.checkpoints, "data": "(external series)"}
+        if a.external
+        else {"base": spec.model(a.model).base, "data": a.data}
+        for a in spec.arms
+    }
 
 
 def eval_table(run_dir: Path, spec: ExperimentSpec) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from sftlens.core import (
     write_json,
     write_parquet,
 )
-from sftlens.probes._lens import hook_layer, transformer_lens_version
+from sftlens.probes._lens import architecture, hook_layer, transformer_lens_version
 
 CACHE_CONFIG = "cache.json"
 SHARDS_LOG = "shards.jsonl"
@@ -254,8 +254,11 @@ def cache_activations(
     unknown = [h for h in hooks if h not in known]
     if unknown:
         near = sorted(k for k in known if k.startswith("blocks.0.hook_"))
+        path = (meta or {}).get("path")
+        where = f"{path}, a {architecture(Path(path))}," if path else "this model"
         raise DataError(
-            f"hook {unknown[0]!r} does not exist on this model; e.g. {', '.join(near[:8])}."
+            f"hook {unknown[0]!r} does not exist on {where} as TransformerLens "
+            f"{transformer_lens_version()} maps it; e.g. {', '.join(near[:8])}."
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -282,9 +285,14 @@ def cache_activations(
     stats = cache.stats
     stats.n_traces_skipped = 0
     stop = max(hook_layer(h) for h in hooks) + 1
-    # Sequences longer than the model's context are cut to it on purpose, and counted: the
-    # positions past it have no activations (a learned position table has no row for them).
-    n_ctx = int(getattr(lens.cfg, "n_ctx", 0) or 0)
+    # With a learned position table (GPT-2's), sequences longer than the context have no
+    # position rows: they are cut to it on purpose, and counted. Rotary and ALiBi models run
+    # past their nominal context, as their HF forward does.
+    learned = getattr(lens.cfg, "positional_embedding_type", "standard") in (
+        "standard",
+        "shortformer",
+    )
+    n_ctx = int(getattr(lens.cfg, "n_ctx", 0) or 0) if learned else 0
     if pad_id is None:
         tok = getattr(lens, "tokenizer", None)
         pad_id = getattr(tok, "pad_token_id", None) or 0

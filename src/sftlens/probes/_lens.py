@@ -73,7 +73,7 @@ def hook_layer(name: str) -> int:
     return int(parts[1])
 
 
-def _architecture(p: Path) -> str:
+def architecture(p: Path) -> str:
     """``LlamaForCausalLM (llama)`` from a model dir's config, for error messages."""
     try:
         conf = read_json(p / "config.json")
@@ -118,7 +118,7 @@ def load_lens(
         bridge = TransformerBridge.boot_transformers(str(path), tokenizer=tok, device=device, **kw)
     except (ValueError, KeyError, NotImplementedError, AttributeError) as e:
         # TransformerLens maps architectures one by one; an unmapped one fails deep inside.
-        arch = _architecture(p)
+        arch = architecture(p)
         raise DataError(
             f"{path}: TransformerLens {transformer_lens_version()} cannot load architecture "
             f"{arch} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "

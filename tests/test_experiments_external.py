@@ -1,0 +1,99 @@
+"""Real-model specs on CPU: qwen3_math at micro scale with a tiny local Qwen3 as its base, a
+spec that only analyses an existing checkpoint series, and the dry run's format checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tiny_archs import save_tiny
+
+SPEC = """extends: qwen3_math
+device: cpu
+models:
+  - {{name: qwen3-1.7b-base, base: {base}, pretrain: false, dtype: float32}}
+sampling: {{temperature: 0.6, top_p: 0.95, batch_size: 8, backend: hf}}
+"""
+
+EXTERNAL = """name: external_series
+description: An HF Trainer run, analysed where it is.
+scale: micro
+device: cpu
+scales:
+  micro: {{eval_problems: 2, max_new_tokens: 6, probe_problems: 6, probe_folds: 2,
+          refusal_prompts: 8, traces_shown: 1}}
+arms:
+  - {{name: trl-run, checkpoints: {run}}}
+evals:
+  - {{name: math, task: math, path: data/math_eval.jsonl}}
+  - {{name: harmful, task: harmful}}
+sampling: {{temperature: 0.0, batch_size: 8, backend: hf}}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, tiny_tokenizer):
+    """A folder laid out as qwen3_math documents: data/*.jsonl and a tiny local Qwen3."""
+    monkeypatch.chdir(tmp_path)
+    save_tiny("qwen3", tmp_path / "qwen3-tiny", tiny_tokenizer)
+    (tmp_path / "data").mkdir()
+    with open(tmp_path / "data" / "math_long_cot.jsonl", "w") as f:
+        for i in range(8):
+            resp = (
+                f"<think>\n{i}+{i}={2 * i}. Check: {2 * i}-{i}={i}.\n</think>\n\n\\boxed{{{2 * i}}}"
+            )
+            f.write(json.dumps({"prompt": f"What is {i}+{i}?", "response": resp}) + "\n")
+    with open(tmp_path / "data" / "math_eval.jsonl", "w") as f:
+        for i in range(3):
+            f.write(json.dumps({"id": f"m{i}", "problem": f"{i}*3?", "answer": str(3 * i)}) + "\n")
+    (tmp_path / "spec.yaml").write_text(SPEC.format(base=tmp_path / "qwen3-tiny"))
+    return tmp_path
+
+
+@pytest.mark.integration
+def test_qwen3_math_micro_end_to_end(workdir, run_cli):
+    from sftlens.core import read_parquet
+
+    rc, _o, err = run_cli("run", workdir / "spec.yaml", "--scale", "micro", "--out", "runs/q")
+    assert rc == 0, err
+    run = workdir / "runs" / "q"
+    assert (run / "report" / "index.html").is_file()
+    ev = read_parquet(next((run / "tables").glob("eval*.parquet")))
+    assert sorted(set(ev["step"])) == [0, 2]
+    assert {"math", "countdown", "harmful"} <= set(ev["eval"] if "eval" in ev else ev["task"])
+
+
+@pytest.mark.integration
+def test_spec_of_an_external_checkpoint_series_only_analyses(workdir, run_cli):
+    from sftlens.core import read_parquet
+    from test_resolve import hf_state
+
+    run = workdir / "trl-out"
+    for s in (10, 30):
+        d = run / f"checkpoint-{s}"
+        shutil.copytree(workdir / "qwen3-tiny", d)
+        (d / "trainer_state.json").write_text(json.dumps(hf_state(s)))
+    (workdir / "ext.yaml").write_text(EXTERNAL.format(run=run))
+    rc, _o, err = run_cli("run", workdir / "ext.yaml", "--out", "runs/ext")
+    assert rc == 0, err
+    out = workdir / "runs" / "ext"
+    assert not (out / "models").exists()  # nothing trained
+    ev = read_parquet(next((out / "tables").glob("eval*.parquet")))
+    assert sorted(set(ev["step"])) == [10, 30]
+
+
+def test_dry_run_checks_every_file_format(workdir, run_cli):
+    spec = workdir / "spec.yaml"
+    rc, out, err = run_cli("run", spec, "--scale", "micro", "--dry-run")
+    assert rc == 0, err
+    with open(workdir / "data" / "math_long_cot.jsonl", "a") as f:
+        f.write(json.dumps({"prompt": "no response"}) + "\n")
+    rc, _o, err = run_cli("run", spec, "--scale", "micro", "--dry-run")
+    assert rc == 2 and "data/math_long_cot.jsonl:9" in err and err.count("\n") == 1
+    data = workdir / "data" / "math_long_cot.jsonl"
+    data.write_text("".join(data.read_text().splitlines(keepends=True)[:-1]))
+    spec.write_text(SPEC.format(base=workdir / "nowhere"))
+    rc, _o, err = run_cli("run", spec, "--scale", "micro", "--dry-run")
+    assert rc == 2 and "no such run or model directory" in err
