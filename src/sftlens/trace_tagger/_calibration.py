@@ -110,11 +110,14 @@ class Calibration:
 
     def scores(self, features: Sequence[set[str]]) -> np.ndarray:
         """``(n_units, n_labels)`` probabilities for units' feature sets."""
-        z = np.tile(self.intercept, (len(features), 1))
-        for i, f in enumerate(features):
-            cols = [self.index[x] for x in f if x in self.index]
-            if cols:
-                z[i] += self.weights[cols].sum(0)
+        from scipy.sparse import csr_matrix
+
+        index = self.index
+        cols = [[index[x] for x in f if x in index] for f in features]
+        indptr = np.cumsum([0, *map(len, cols)])
+        flat = np.fromiter((c for row in cols for c in row), np.int64, count=int(indptr[-1]))
+        X = csr_matrix((np.ones(len(flat)), flat, indptr), shape=(len(features), len(index)))
+        z = X @ self.weights + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict(
