@@ -54,7 +54,6 @@ VERB_MODULES = (
     "sftlens.train._cli",
     "sftlens.rollout._cli",
     "sftlens.trace_tagger._cli",
-    "sftlens.judge._cli",
     "sftlens.probes._cli",
     "sftlens.probes._refusal_cli",
     "sftlens.experiments._cli",
