@@ -137,7 +137,11 @@ def resolve_calibration(spec: str | os.PathLike | Calibration | None) -> Calibra
     if spec is None or isinstance(spec, Calibration):
         return spec
     path = DEFAULT_CALIBRATION if str(spec) == "default" else Path(spec)
-    key = str(path.resolve())
+    if not path.is_file():
+        return Calibration.load(path)  # the one-line "not found" error
+    st = path.stat()
+    # A file rewritten in place (a refit) is read again.
+    key = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
     if key not in _LOADED:
         _LOADED[key] = Calibration.load(path)
     return _LOADED[key]
