@@ -278,7 +278,7 @@ def test_judge_backend_writes_tags_and_tag_eval_scores_them(fitted, tiny_model_d
         recs.append({**r, "text": r["text"][: chunks[-1]["end"]], "chunks": chunks})
     sample.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     out = tmp_path / "judge.jsonl"
-    args = ("tag-judge", sample, "--text-field", "text", "--model", tiny_model_dir, "--out", out)
+    args = ("tag", sample, "--text-field", "text", "--judge", tiny_model_dir, "--out", out)
     rc, stdout, err = run_cli(*args)
     assert rc == 0, err
     judged = list(read_jsonl(out))
@@ -289,6 +289,10 @@ def test_judge_backend_writes_tags_and_tag_eval_scores_them(fitted, tiny_model_d
         assert sum(r["counts"].values()) == len(r["spans"])
         for sp in r["spans"]:
             assert src["text"][sp["start"] : sp["end"]] == sp["text"] and sp["rule"] == "judge"
+    rc, _, err = run_cli("tag", sample, "--judge", tiny_model_dir, "--text", "Wait.")
+    assert rc == 2 and "--judge needs IN.jsonl" in err
+    rc, _, err = run_cli("tag", sample, "--limit", "1", "--out", tmp_path / "x.jsonl")
+    assert rc == 2 and "--limit applies to --judge only" in err
     first = out.read_bytes()
     assert run_cli(*args)[0] == 0 and out.read_bytes() == first  # no sampling: deterministic
     rc, stdout, err = run_cli("tag-eval", sample, "--map", MAPS[0], "--tags", out,

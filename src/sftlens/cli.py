@@ -115,7 +115,6 @@ VERB_MODULES = (
     "sftlens.train._cli",
     "sftlens.rollout._cli",
     "sftlens.trace_tagger._cli",
-    "sftlens.judge._cli",
     "sftlens.probes._cli",
     "sftlens.probes._refusal_cli",
     "sftlens.probes._merge_cli",

@@ -110,11 +110,14 @@ class Calibration:
 
     def scores(self, features: Sequence[set[str]]) -> np.ndarray:
         """``(n_units, n_labels)`` probabilities for units' feature sets."""
-        z = np.tile(self.intercept, (len(features), 1))
-        for i, f in enumerate(features):
-            cols = [self.index[x] for x in f if x in self.index]
-            if cols:
-                z[i] += self.weights[cols].sum(0)
+        from scipy.sparse import csr_matrix
+
+        index = self.index
+        cols = [[index[x] for x in f if x in index] for f in features]
+        indptr = np.cumsum([0, *map(len, cols)])
+        flat = np.fromiter((c for row in cols for c in row), np.int64, count=int(indptr[-1]))
+        X = csr_matrix((np.ones(len(flat)), flat, indptr), shape=(len(features), len(index)))
+        z = X @ self.weights + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict(
@@ -134,7 +137,11 @@ def resolve_calibration(spec: str | os.PathLike | Calibration | None) -> Calibra
     if spec is None or isinstance(spec, Calibration):
         return spec
     path = DEFAULT_CALIBRATION if str(spec) == "default" else Path(spec)
-    key = str(path.resolve())
+    if not path.is_file():
+        return Calibration.load(path)  # the one-line "not found" error
+    st = path.stat()
+    # A file rewritten in place (a refit) is read again.
+    key = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
     if key not in _LOADED:
         _LOADED[key] = Calibration.load(path)
     return _LOADED[key]

@@ -36,6 +36,14 @@ def tag(
         help="A fitted layer over the rules (sftlens tag-fit), or 'default' for the one "
         "shipped in the package; without it the rules alone tag (deterministic, pure rules).",
     ),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help="Label sentences with this local HF causal LM (dir or hub id) instead of the "
+        "rules (optional backend, sftlens.judge; needs torch and a model).",
+    ),
+    judge_device: str = typer.Option("cpu", help="Torch device of the --judge model."),
+    limit: int | None = typer.Option(None, help="With --judge: only the first N records."),
 ) -> None:
     """Tag reasoning behaviours (backtracking, verification, subgoal setting, backward
     chaining, hedging) and verbosity in a file of completions, or in one text.
@@ -56,7 +64,24 @@ def tag(
       sftlens tag traces.jsonl --out tags.jsonl --shard 2/4   # then: sftlens merge tags.jsonl
 
       sftlens tag traces.jsonl --calibration my-tagger.json --out tags.jsonl
+
+      sftlens tag labels.jsonl --text-field text --judge Qwen/Qwen3-8B --judge-device cuda --limit 20 --out judge.jsonl
     """
+    if judge is not None:
+        if in_path is None or out is None or text is not None or calibration is not None:
+            raise ConfigError(
+                "--judge needs IN.jsonl and --out OUT.jsonl (no --text or --calibration)."
+            )
+        # The judge backend lives outside trace_tagger (which stays model-free); this verb only
+        # hands the file to it.
+        from sftlens.judge import judge_file
+
+        n = judge_file(in_path, out, judge, text_field=text_field, id_field=id_field,
+                       limit=limit, device=judge_device)  # fmt: skip
+        typer.echo(f"judged {n} records -> {out}")
+        return
+    if limit is not None:
+        raise ConfigError("--limit applies to --judge only; the rules tag every record.")
     if text is not None:
         if in_path is not None:
             raise ConfigError("give either IN.jsonl or --text, not both.")

@@ -93,7 +93,7 @@ def tag_eval_cmd(
     tags: list[Path] = typer.Option(
         [],
         "--tags",
-        help="Tags JSONL of the labelled file's texts (e.g. from tag-judge), "
+        help="Tags JSONL of the labelled file's texts (e.g. from tag --judge), "
         "scored beside the rules; repeatable.",
     ),
     ruleset: str = typer.Option(RULESET_ID, help="Rule-set id."),
