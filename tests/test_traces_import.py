@@ -120,6 +120,8 @@ def test_parquet_table_and_text_field_path(tmp_path, run_cli):
     msgs = read_traces(FORMATS / "openai_messages.jsonl", text_field="messages[-1].content")
     assert msgs.records[1]["completion"].startswith("We need 6 times 7.")
     assert msgs.records[0]["prompt"] == "What is 17 + 25?"
+    dotted = read_traces(FORMATS / "openai_messages.jsonl", text_field="messages.1.content")
+    assert dotted.records[1]["completion"] == msgs.records[1]["completion"]
 
 
 def test_reasoning_is_kept_and_marked():
