@@ -156,6 +156,12 @@ def test_import_writes_the_trace_contract_and_lists_null_fields(tmp_path, run_cl
     assert _rows(tab, "nontermination_rate")["value"].tolist() == [0.5]
 
 
+def test_table_on_traces_with_nothing_to_count_says_so(tmp_path, run_cli):
+    rc, _, err = run_cli("table", FORMATS / "openai_messages.jsonl", "-o", tmp_path / "t.parquet")
+    assert rc == 2 and "nothing to tabulate" in err and "null: task, model" in err
+    assert not (tmp_path / "t.parquet").exists()
+
+
 def test_table_on_lm_eval_samples_scores_accuracy(tmp_path, run_cli):
     rc, _, err = run_cli("table", FORMATS / LM_EVAL, "--model", "m", "--step", "7",
                          "-o", tmp_path / "t.parquet", "--n-boot", "10")  # fmt: skip

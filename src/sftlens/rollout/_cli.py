@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError
+from sftlens.core import ConfigError, DataError
 
 TABLE_FILE = "table.parquet"
 
@@ -189,9 +189,15 @@ def register(app: typer.Typer) -> None:
 
         if not 0 < ci < 1:
             raise ConfigError(f"--ci {ci}: use a level in (0, 1), e.g. 0.95.")
-        records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
-                              step=step, step_from=step_from).records  # fmt: skip
-        df = checkpoint_table(records, n_boot=n_boot, ci=ci, seed=seed)
+        imported = read_traces(traces, fmt, text_field=text_field, id_field=id_field,
+                               model=model, step=step, step_from=step_from)  # fmt: skip
+        df = checkpoint_table(imported.records, n_boot=n_boot, ci=ci, seed=seed)
+        if not len(df):
+            raise DataError(
+                f"{traces}: nothing to tabulate: no score, n_tokens or finish_reason in the "
+                f"{imported.format} records (null: {', '.join(imported.missing)}); for behaviour "
+                "tables run `sftlens tag` then `sftlens tag-table`."
+            )
         write_table(df, out)
         typer.echo(f"table: {out} ({len(df)} rows)")
         for metric in plot:
