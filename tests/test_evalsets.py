@@ -245,3 +245,16 @@ def test_parquet_copies_read_like_the_originals(tmp_path):
     assert [r["prompt"] for r in load_instructions(str(tmp_path / "adv.parquet"))] == [
         r["prompt"] for r in load_instructions(str(SETS / "advbench_harmful_behaviors.csv"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [("math500.jsonl", "math"), ("gsm8k.jsonl", "math"), ("aime_2024.jsonl", "math"),
+     ("spec_math.jsonl", "math"), ("gpqa_diamond.csv", "mc"), ("mmlu_abstract_algebra.jsonl", "mc"),
+     ("advbench_harmful_behaviors.csv", "harmful"), ("harmbench_behaviors_text_all.csv", "harmful"),
+     ("jbb_harmful_behaviors.csv", "harmful"), ("strongreject_dataset.csv", "harmful")],
+)  # fmt: skip
+def test_a_file_without_a_task_is_read_by_its_columns(name, task):
+    from sftlens.tasks import load_problem_file
+
+    assert {p["task"] for p in load_problem_file(SETS / name)} == {task}

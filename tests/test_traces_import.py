@@ -120,6 +120,8 @@ def test_parquet_table_and_text_field_path(tmp_path, run_cli):
     msgs = read_traces(FORMATS / "openai_messages.jsonl", text_field="messages[-1].content")
     assert msgs.records[1]["completion"].startswith("We need 6 times 7.")
     assert msgs.records[0]["prompt"] == "What is 17 + 25?"
+    dotted = read_traces(FORMATS / "openai_messages.jsonl", text_field="messages.1.content")
+    assert dotted.records[1]["completion"] == msgs.records[1]["completion"]
 
 
 def test_reasoning_is_kept_and_marked():
@@ -152,6 +154,12 @@ def test_import_writes_the_trace_contract_and_lists_null_fields(tmp_path, run_cl
     assert rc == 0, err
     tab = read_parquet(tmp_path / "t.parquet")
     assert _rows(tab, "nontermination_rate")["value"].tolist() == [0.5]
+
+
+def test_table_on_traces_with_nothing_to_count_says_so(tmp_path, run_cli):
+    rc, _, err = run_cli("table", FORMATS / "openai_messages.jsonl", "-o", tmp_path / "t.parquet")
+    assert rc == 2 and "nothing to tabulate" in err and "null: task, model" in err
+    assert not (tmp_path / "t.parquet").exists()
 
 
 def test_table_on_lm_eval_samples_scores_accuracy(tmp_path, run_cli):

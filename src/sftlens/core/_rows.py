@@ -53,6 +53,8 @@ def get_path(record: Any, path: str, default: Any = _MISSING) -> Any:
     """
     cur = record
     for part in parse_path(path):
+        if isinstance(part, str) and isinstance(cur, list) and part.lstrip("-").isdigit():
+            part = int(part)  # messages.1.content reads like messages[1].content
         in_list = isinstance(part, int) and isinstance(cur, list) and -len(cur) <= part < len(cur)
         if in_list or (isinstance(part, str) and isinstance(cur, dict) and part in cur):
             cur = cur[part]

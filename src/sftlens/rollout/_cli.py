@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sftlens.core import ConfigError, out_dir, out_file
+from sftlens.core import ConfigError, DataError, out_dir, out_file
 from sftlens.rollout._config import GenerateConfig
 
 TABLE_FILE = "table.parquet"
@@ -212,9 +212,15 @@ def table_cmd(
         raise ConfigError(f"--ci {ci}: use a level in (0, 1), e.g. 0.95.")
     if n_boot < 1:
         raise ConfigError(f"--n-boot {n_boot}: use at least 1 resample, e.g. 1000.")
-    records = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
-                          step=step, step_from=step_from).records  # fmt: skip
-    df = checkpoint_table(records, n_boot=n_boot, ci=ci, seed=seed)
+    imported = read_traces(traces, fmt, text_field=text_field, id_field=id_field, model=model,
+                           step=step, step_from=step_from)  # fmt: skip
+    df = checkpoint_table(imported.records, n_boot=n_boot, ci=ci, seed=seed)
+    if not len(df):
+        raise DataError(
+            f"{traces}: nothing to tabulate: no score, n_tokens or finish_reason in the "
+            f"{imported.format} records (null: {', '.join(imported.missing)}); for behaviour "
+            "tables run `sftlens tag` then `sftlens tag-table`."
+        )
     write_table(df, out)
     typer.echo(f"table: {out} ({len(df)} rows)")
     for metric in plot:

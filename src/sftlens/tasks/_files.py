@@ -18,6 +18,7 @@ def load_problem_file(
     Args:
         path: the file.
         task: ``math`` (MATH500/GSM8K/AIME/AMC field names), ``mc`` (GPQA, MMLU),
+            ``""`` (detected from the first row's columns: see `detect_problem_task`),
             ``harmful``/``harmless`` (AdvBench, HarmBench, JailbreakBench, StrongREJECT,
             XSTest, Alpaca), or any other task: records with a ``prompt`` (``id`` defaults to
             ``<file stem>-<line>``, ``task`` to `task`).
@@ -32,6 +33,8 @@ def load_problem_file(
     from sftlens.tasks._loaders import iter_rows
     from sftlens.tasks._math import load_math_problems, parse_fields, pick_field, row_id
 
+    if not task:
+        task = detect_problem_task(path)
     if task == "math":
         return load_math_problems(str(path), fields)
     if task == "mc":
@@ -53,3 +56,23 @@ def load_problem_file(
             rec["task"] = task
         out.append(rec)
     return out
+
+
+def detect_problem_task(path: str | os.PathLike) -> str:
+    """The task a file's first row looks like: ``mc`` (GPQA's ``Correct Answer``, MMLU's
+    ``choices``), ``math`` (a problem and an answer column), ``harmful`` (AdvBench ``goal``,
+    HarmBench ``Behavior``, JailbreakBench ``Goal``, StrongREJECT ``forbidden_prompt``), else
+    ``""`` (records with a ``prompt`` and their own ``task``)."""
+    from sftlens.tasks._loaders import iter_rows
+    from sftlens.tasks._math import ANSWER_KEYS, PROBLEM_KEYS
+
+    row = next((r for _, r in iter_rows(path, csv_ok=True)), {})
+    if "task" in row:
+        return ""
+    if "Correct Answer" in row or isinstance(row.get("choices"), list):
+        return "mc"
+    if any(k in row for k in ("goal", "Goal", "Behavior", "forbidden_prompt")):
+        return "harmful"
+    if any(k in row for k in PROBLEM_KEYS) and any(k in row for k in ANSWER_KEYS):
+        return "math"
+    return ""
