@@ -81,14 +81,15 @@ def cache_cmd(
 
       sftlens probe cache runs/toy/models/strong/checkpoints/step-000400 -d cd.jsonl -o cache/
     """
-    from sftlens.core import read_jsonl
+    from sftlens.core import input_record, read_jsonl
     from sftlens.probes._cache import cache_activations
     from sftlens.probes._datasets import dead_end_items
     from sftlens.probes._lens import hook_names, load_lens
 
+    # The whole data file is read first: a bad line fails before any model or shard.
+    examples = list(read_jsonl(data, required=("id", "prompt", "response", "events")))
     lens, tok, info = load_lens(checkpoint, device=device)
     hooks = hook_names(hook, _ints(layers) or range(info.n_layers))
-    examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
     cache = cache_activations(
         lens,
         dead_end_items(tok, examples, kinds=[k for k in kinds.split(",") if k]),
@@ -96,7 +97,8 @@ def cache_cmd(
         out,
         batch_size=batch_size,
         shard_traces=shard_traces,
-        meta=info.to_dict(),
+        # The data's hash: a cache is resumed only from the same examples.
+        meta={**info.to_dict(), "data": input_record(data)},
     )
     s = cache.stats
     typer.echo(
