@@ -47,11 +47,12 @@ def test_ordinary_text_tokenizes_as_spacy_does(nlp, stock):
 
 
 def test_spans_after_a_bracket_run_keep_their_offsets():
-    from sftlens.trace_tagger import Tagger
+    from sftlens.trace_tagger import RULESET_ID
+    from sftlens.trace_tagger._tagger import get_tagger
 
     run = "(" * 5000 + ")" * 5000
     text = run + " Wait, that is not right. Let me go back and try 7*3."
-    tags = Tagger().tag(text)
+    tags = get_tagger(RULESET_ID).tag(text)
     spans = [s for s in tags["spans"] if s["label"] == "backtracking"]
     assert spans and all(s["start"] >= len(run) for s in spans)
     assert all(text[s["start"] : s["end"]] == s["text"] for s in tags["spans"])

@@ -271,11 +271,12 @@ def cache_activations(
     }
     if cfg_file.is_file():
         old = read_json(cfg_file)
-        if old.get("hooks") != list(hooks) or old.get("path") != config.get("path"):
-            raise DataError(
-                f"{cfg_file}: existing cache has other hooks or model; use a new --out "
-                "directory or delete this one."
-            )
+        for key in ("hooks", "path", "data"):
+            if old.get(key) != config.get(key):
+                raise DataError(
+                    f"{cfg_file}: the existing cache has other {key} ({old.get(key)!r}; this "
+                    f"run: {config.get(key)!r}); use a new --out directory or delete this one."
+                )
     else:
         write_json(cfg_file, config)
     cache = ActivationCache(out)

@@ -123,7 +123,7 @@ def cache_cmd(
         --traces toy/traces/strong-cot/traces.jsonl --tags toy/tags/strong-cot.jsonl \\
         -o cache-traces --layers 0,1
     """
-    from sftlens.core import read_jsonl, read_traces, resolve_one
+    from sftlens.core import input_record, read_jsonl, read_traces, resolve_one
     from sftlens.probes._cache import cache_activations
     from sftlens.probes._datasets import dead_end_items
     from sftlens.probes._lens import hook_names, load_lens
@@ -139,8 +139,11 @@ def cache_cmd(
     if positions not in POSITION_SOURCES:
         raise ConfigError(f"--positions {positions!r}: use one of {', '.join(POSITION_SOURCES)}.")
     kind_list = [k for k in (kinds or "").split(",") if k]
+    # The whole input file is read first: a bad line fails before any model or shard.
+    if data is not None:
+        examples = list(read_jsonl(data, required=("id", "prompt", "response", "events")))
     if traces is not None:
-        records = read_traces(traces, fmt).records  # validates the whole file first
+        records = read_traces(traces, fmt).records
         if positions == "sentences" and tags is None:
             raise ConfigError("--positions sentences needs --tags (run `sftlens tag` first).")
         tag_map = {t["id"]: t for t in read_jsonl(tags, required=("id", "spans"))} if tags else {}
@@ -149,7 +152,6 @@ def cache_cmd(
     )
     hooks = hook_names(hook, _ints(layers) or range(info.n_layers))
     if data is not None:
-        examples = read_jsonl(data, required=("id", "prompt", "response", "events"))
         items = dead_end_items(tok, examples, kinds=kind_list or ["step_end", "pre_next"])
     elif positions == "sentences":
         from sftlens.trace_tagger import LABELS
@@ -168,7 +170,8 @@ def cache_cmd(
         out,
         batch_size=batch_size,
         shard_traces=shard_traces,
-        meta=info.to_dict(),
+        # The data's hash: a cache is resumed only from the same examples.
+        meta={**info.to_dict(), "data": input_record(data if data is not None else traces)},
     )
     s = cache.stats
     typer.echo(
