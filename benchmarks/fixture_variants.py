@@ -22,16 +22,17 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # The tests that train a model in a fixture, or build one from a seeded random init.
 FIXTURE_TESTS = (
     "tests/test_refusal_model.py",
-    "tests/test_refusal_unit.py",
     "tests/test_rollout_engine.py",
-    "tests/test_probes_cache.py",
-    "tests/test_train_run.py",
+    "tests/test_refusal_unit.py",
+    "tests/test_train_run.py::test_sft_run_writes_grid_and_changes_every_parameter",
+    "tests/test_train_run.py::test_resume_after_a_killed_run_gives_bitwise_equal_weights",
 )
 BASE = {"OMP_NUM_THREADS": "2", "SFTLENS_TEST_DETERMINISTIC": "0", "SFTLENS_TEST_SEED_SHIFT": "0"}
 VARIANTS = {
@@ -78,20 +79,25 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--tests", nargs="*", default=list(FIXTURE_TESTS))
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per variant")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="variants run at once (wall times then overlap)"
+    )
     args = ap.parse_args()
     print(f"tests: {' '.join(args.tests)}")
     print(f"defaults: {' '.join(f'{k}={v}' for k, v in BASE.items())}\n")
     print("| variant | env | passed | failed | errors | wall s | refusing fixture met at |")
     print("|---|---|---|---|---|---|---|")
     rows = []
-    for name in args.only:
-        r = run_variant(name, args.tests, args.timeout)
-        rows.append(r)
-        print(
-            f"| {r['variant']} | {r['env']} | {r['passed']} | {r['failed']} | {r['error']} | "
-            f"{r['seconds']:.0f} | {r['fixture']} |",
-            flush=True,
-        )
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(run_variant, n, args.tests, args.timeout) for n in args.only]
+        for fut in as_completed(futures):
+            r = fut.result()
+            rows.append(r)
+            print(
+                f"| {r['variant']} | {r['env']} | {r['passed']} | {r['failed']} | {r['error']} | "
+                f"{r['seconds']:.0f} | {r['fixture']} |",
+                flush=True,
+            )
     for r in rows:
         for f in r["failures"]:
             print(f"{r['variant']}: {f}")
