@@ -435,3 +435,31 @@ def test_sentencepiece_only_tokenizer_loads_and_generates(tmp_path, run_cli):
         "-o", tmp_path / "out",
     )  # fmt: skip
     assert rc == 0, err
+
+
+def test_train_takes_any_reference_as_its_base(offline_hub):
+    from sftlens.train import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer("org/tiny@step300")
+    assert model.config.model_type == "llama" and tok.pad_token is not None
+
+
+def test_dip_on_a_table_without_steps_is_one_line(tmp_path, run_cli):
+    """Tables written before every checkpoint had a step (``step: null``) never crash."""
+    import pandas as pd
+
+    from sftlens.core import write_parquet
+
+    rows = [
+        {"model": "m", "checkpoint": f"c{i}", "step": None, "task": "t", "metric": "accuracy",
+         "value": v, "ci_low": v, "ci_high": v}
+        for i, v in enumerate([0.5, 0.1, 0.6])
+    ]  # fmt: skip
+    write_parquet(pd.DataFrame(rows), tmp_path / "t.parquet")
+    rc, _o, err = run_cli("dip", tmp_path / "t.parquet")
+    assert rc == 2 and "no checkpoint in the table has a step" in err and err.count("\n") == 1
+    rows[0]["step"], rows[1]["step"] = 0, 10  # a final model at its last checkpoint's step
+    rows[2]["step"] = 10
+    write_parquet(pd.DataFrame(rows), tmp_path / "t.parquet")
+    rc, out, err = run_cli("dip", tmp_path / "t.parquet")
+    assert rc == 0, err
