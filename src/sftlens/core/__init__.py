@@ -37,6 +37,7 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._registry import Registry
+from sftlens.core._stats import auroc, bootstrap_ci, bootstrap_indices, percentile_ci, seeded_rng
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -56,6 +57,9 @@ __all__ = [
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "auroc",
+    "bootstrap_ci",
+    "bootstrap_indices",
     "environment",
     "file_sha256",
     "fingerprint",
@@ -63,11 +67,13 @@ __all__ = [
     "package_versions",
     "parse_overrides",
     "path_fingerprint",
+    "percentile_ci",
     "read_json",
     "read_jsonl",
     "read_parquet",
     "read_yaml",
     "seed_everything",
+    "seeded_rng",
     "write_json",
     "write_jsonl",
     "write_parquet",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError, Registry
+from sftlens.core import DataError, Registry, auroc
 
 PROBES: Registry[Any] = Registry("probe")
 SURFACE_NUMERIC = ("position", "resp_pos", "step_idx")
@@ -72,14 +72,6 @@ def select_rows(index: Any, where: str | None) -> np.ndarray:
             f"e.g. \"position_kind == 'step_end'\" (columns: {cols})."
         )
     return result.to_numpy(dtype=bool)
-
-
-def _auroc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, s))
 
 
 def _logreg(d: int, C: float = 1.0, seed: int = 0) -> Any:
@@ -176,7 +168,7 @@ def _cv_scores(fit: Any, x: Any, y: np.ndarray, folds: list[tuple], seed: int) -
         if len(np.unique(y[tr])) < 2:
             continue  # a fold whose training side has one class cannot train a classifier
         m = fit(x[tr], y[tr], seed=seed)
-        out["auroc"].append(_auroc(y[te], m.score(x[te])))
+        out["auroc"].append(auroc(y[te], m.score(x[te])))
         out["accuracy"].append(float((m.predict(x[te]) == y[te]).mean()))
     return out
 
