@@ -36,6 +36,7 @@ from sftlens.core._manifest import (
     path_fingerprint,
     seed_everything,
 )
+from sftlens.core._plots import plot_lines, save_figure
 from sftlens.core._registry import Registry
 from sftlens.core._stats import auroc, bootstrap_ci, bootstrap_indices, percentile_ci, seeded_rng
 
@@ -68,10 +69,12 @@ __all__ = [
     "parse_overrides",
     "path_fingerprint",
     "percentile_ci",
+    "plot_lines",
     "read_json",
     "read_jsonl",
     "read_parquet",
     "read_yaml",
+    "save_figure",
     "seed_everything",
     "seeded_rng",
     "write_json",

@@ -36,6 +36,7 @@ from sftlens.core import (
     read_jsonl,
     write_json,
     write_parquet,
+    write_text,
 )
 from sftlens.probes._cache import ActivationCache, cache_activations
 from sftlens.probes._datasets import dead_end_items
@@ -251,7 +252,7 @@ def dead_end_probe(
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     write_parquet(table, out / DEAD_END_TABLE)
-    table.to_csv(out / DEAD_END_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / DEAD_END_TABLE.replace(".parquet", ".csv"), table.to_csv(index=False))
     return table
 
 
@@ -343,7 +344,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     )
     if out is not None:
         write_parquet(table, out)
-        table.to_csv(Path(out).with_suffix(".csv"), index=False)
+        write_text(Path(out).with_suffix(".csv"), table.to_csv(index=False))
     return table
 
 
@@ -447,7 +448,7 @@ def cka_drift(
                 )
     table = pd.DataFrame(rows)
     write_parquet(table, out / DRIFT_TABLE)
-    table.to_csv(out / DRIFT_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / DRIFT_TABLE.replace(".parquet", ".csv"), table.to_csv(index=False))
     return table
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, load_causal_lm, load_tokenizer, write_parquet
+from sftlens.core import DataError, load_causal_lm, load_tokenizer, write_parquet, write_text
 from sftlens.probes._analyses import BACKTRACK_LABEL, DIRECTIONS_FILE
 
 STEER_TABLE = "steer.parquet"
@@ -213,5 +213,5 @@ def causal_check(
     table = pd.DataFrame(rows).assign(checkpoint=str(checkpoint), direction_norm=norm)
     if out is not None:
         write_parquet(table, out)
-        table.to_csv(Path(out).with_suffix(".csv"), index=False)
+        write_text(Path(out).with_suffix(".csv"), table.to_csv(index=False))
     return table
