@@ -302,7 +302,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """
     import pandas as pd
 
-    from sftlens.rollout._scoring import problem_of_trace
+    from sftlens.rollout import problem_of_trace
 
     trs = _load_records(traces, ("id", "completion"))
     tgs = {t["id"]: t for t in _load_records(tags, ("id", "spans"))}
