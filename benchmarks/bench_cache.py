@@ -45,30 +45,27 @@ def _reset_peak() -> None:
 
 
 def build_model(root: Path, layers: int, d_model: int, n_examples: int) -> Path:
-    """A random Llama of toy size with the toy tokenizer, saved as a checkpoint dir."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    """A random toy Llama (the zoo's builder at this size) with the toy tokenizer, saved as a
+    checkpoint dir."""
     from sftlens.probes import countdown_examples
     from sftlens.tasks import build_tokenizer
+    from sftlens.train import build_toy_model
 
     texts = [e["prompt"] + e["response"] for e in countdown_examples(200, seed=123)]
     tok = build_tokenizer(texts, vocab_size=512)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
+    heads = max(1, d_model // 64)
+    model = build_toy_model(
+        "toy-tiny",
+        tok,
+        seed=0,
         hidden_size=d_model,
         intermediate_size=4 * d_model,
         num_hidden_layers=layers,
-        num_attention_heads=max(1, d_model // 64),
-        num_key_value_heads=max(1, d_model // 64),
-        max_position_embeddings=1024,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
     )
     d = root / "model"
-    LlamaForCausalLM(cfg).save_pretrained(d)
+    model.save_pretrained(d)
     tok.save_pretrained(d)
     return d
 

@@ -24,23 +24,19 @@ from pathlib import Path
 
 
 def build_model(n_layers: int, d_model: int, tok, seed: int = 0):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The zoo's toy builder at this size (4 heads, 4x MLP)."""
+    from sftlens.train import build_toy_model
 
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
+    return build_toy_model(
+        "toy-tiny",
+        tok,
+        seed=seed,
         hidden_size=d_model,
         intermediate_size=4 * d_model,
         num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=256,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    ).eval()
 
 
 def median_time(fn, repeats: int) -> tuple[float, object]:

@@ -79,29 +79,13 @@ def tiny_tokenizer():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
-    """A real 2-layer Llama with random weights saved as a checkpoint dir (model + tokenizer +
-    trainer_state.json), for tests that need a model without any download."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    """The zoo's toy-tiny (a real 2-layer Llama, random weights) saved as a checkpoint dir
+    (model + tokenizer + trainer_state.json), for tests that need a model without any download."""
     from sftlens.core import TRAINER_STATE, write_json
+    from sftlens.train import build_toy_model
 
-    torch.manual_seed(fixture_seed(0))
     tok = tiny_tokenizer
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(cfg)
+    model = build_toy_model("toy-tiny", tok, seed=fixture_seed(0))
     d = tmp_path_factory.mktemp("tiny") / "checkpoints" / "step-000000"
     model.save_pretrained(d)
     tok.save_pretrained(d)

@@ -100,7 +100,7 @@ def _fake_run(run: Path) -> None:
     rf = [
         dict(model="strong-cot", step=s, metric=m, value=v)
         for s, r, c in ((0, 0.9, 1.0), (160, 0.4, 0.7))
-        for m, v in (("refusal_rate", r), ("cos_to_base", c), ("auroc", 0.97))
+        for m, v in (("refusal_rate", r), ("cosine_to_base", c), ("auroc", 0.97))
     ]  # fmt: skip
     write_parquet(pd.DataFrame(rf), t / "refusal.parquet")
     completion = "Try 7*3 = 21. That is not 22. Let me go back. Check: 4*5+2 = 22. Correct."

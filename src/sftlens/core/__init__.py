@@ -57,6 +57,7 @@ from sftlens.core._manifest import (
     seed_everything,
 )
 from sftlens.core._options import out_dir, out_file
+from sftlens.core._plots import plot_lines, save_figure
 from sftlens.core._registry import Registry
 from sftlens.core._resolve import (
     Series,
@@ -69,6 +70,7 @@ from sftlens.core._resolve import (
 from sftlens.core._resume import finish_resumable, input_record, start_resumable
 from sftlens.core._rows import get_path, read_rows
 from sftlens.core._shard import parse_shard, shard_block, shard_dir, shard_file
+from sftlens.core._stats import auroc, bootstrap_ci, bootstrap_indices, percentile_ci, seeded_rng
 from sftlens.core._traces import (
     TRACE_FIELDS,
     TRACE_FORMATS,
@@ -98,6 +100,9 @@ __all__ = [
     "append_jsonl",
     "atomic_dir",
     "atomic_path",
+    "auroc",
+    "bootstrap_ci",
+    "bootstrap_indices",
     "check_columns",
     "check_input",
     "check_model_dir",
@@ -129,6 +134,8 @@ __all__ = [
     "parse_shard",
     "parse_where",
     "path_fingerprint",
+    "percentile_ci",
+    "plot_lines",
     "read_checkpoint",
     "read_json",
     "read_jsonl",
@@ -138,7 +145,9 @@ __all__ = [
     "read_yaml",
     "resolve_one",
     "resolve_series",
+    "save_figure",
     "seed_everything",
+    "seeded_rng",
     "shard_block",
     "shard_dir",
     "shard_file",

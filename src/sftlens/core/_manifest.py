@@ -29,18 +29,11 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) with one integer."""
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    try:
-        import numpy as np
+    import numpy as np
+    import torch
 
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def fingerprint(obj: Any) -> str:

@@ -7,8 +7,9 @@ Example::
     report = run_experiment("countdown_lab", "runs/lab", scale="tiny")
 """
 
+from sftlens.core import plot_lines
 from sftlens.experiments._experiment import quickstart, run_experiment
-from sftlens.experiments._report import plot_lines, write_report
+from sftlens.experiments._report import write_report
 from sftlens.experiments._runner import (
     Stage,
     StageContext,

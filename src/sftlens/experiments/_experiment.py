@@ -136,13 +136,10 @@ def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
 
 def _quiet_libraries() -> None:
     """Silence per-load progress bars of transformers; the runner shows progress itself."""
-    try:
-        from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def _nested(overrides: list[str] | None) -> dict:

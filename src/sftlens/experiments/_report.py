@@ -17,6 +17,7 @@ import pandas as pd
 from sftlens.core import (
     atomic_dir,
     interrupt_point,
+    plot_lines,
     read_json,
     read_jsonl,
     read_parquet,
@@ -65,69 +66,6 @@ def _table(run_dir: Path, name: str) -> pd.DataFrame:
     if not p.is_file():
         return pd.DataFrame()
     return read_parquet(p, columns=REPORT_COLUMNS.get(name, ()))
-
-
-def plot_lines(
-    df: pd.DataFrame,
-    path: Path,
-    *,
-    x: str = "step",
-    y: str = "value",
-    hue: str = "model",
-    facet: str | None = None,
-    title: str = "",
-    ylabel: str | None = None,
-    band: bool = True,
-) -> Path:
-    """Line plot (one line per `hue`, one panel per `facet`), saved as PNG with its CSV.
-
-    Args:
-        df: tidy rows with columns `x`, `y`, `hue` (and `facet`, ``ci_low``/``ci_high``).
-        path: the PNG path; the CSV is written beside it with the same stem.
-
-    Returns:
-        The PNG path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df = df.sort_values([c for c in (facet, hue, x) if c])
-    write_text(path.with_suffix(".csv"), df.to_csv(index=False))
-    panels = sorted(df[facet].unique(), key=str) if facet else [None]
-    ncol = min(len(panels), 3)
-    nrow = (len(panels) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
-    for ax, panel in zip(axes.flat, panels, strict=False):
-        sub = df if panel is None else df[df[facet] == panel]
-        for key, g in sub.groupby(hue, sort=True):
-            g = g.groupby(x, as_index=False).agg(
-                {y: "mean", **{c: "mean" for c in ("ci_low", "ci_high") if c in g}}
-            )
-            (line,) = ax.plot(g[x], g[y], marker="o", ms=3, label=str(key))
-            if band and {"ci_low", "ci_high"} <= set(g) and g["ci_low"].notna().any():
-                ax.fill_between(g[x], g["ci_low"], g["ci_high"], alpha=0.15, color=line.get_color())
-        if x == "step" and (sub[x] > 0).any():
-            # Log-spaced checkpoint grids: a symlog axis keeps step 0, ticks at the real steps.
-            ax.set_xscale("symlog", linthresh=max(1.0, float(sub[sub[x] > 0][x].min())))
-            ticks = sorted(sub[x].unique())
-            ax.set_xticks(ticks)
-            ax.set_xticklabels([str(int(t)) for t in ticks], fontsize=7)
-        ax.set_title(str(panel) if panel is not None else title, fontsize=9)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y if ylabel is None else ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    if title and facet:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
 
 
 def _img(rel: str, alt: str) -> str:

@@ -275,13 +275,13 @@ def refusal_paragraph(df: pd.DataFrame) -> str:
         return "No refusal analysis."
     names = {
         "refusal_rate": "refusal rate on harmful prompts",
-        "cos_to_base": "cosine between its refusal direction and the base model's",
+        "cosine_to_base": "cosine between its refusal direction and the base model's",
         "auroc": "AUROC of the refusal direction separating harmful from harmless prompts",
     }
     out = []
     for model, sub in df.groupby("model", sort=True):
         parts = []
-        for metric in ("refusal_rate", "cos_to_base", "auroc"):
+        for metric in ("refusal_rate", "cosine_to_base", "auroc"):
             c = sub[sub["metric"] == metric]
             if c.empty:
                 continue

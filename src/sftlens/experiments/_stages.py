@@ -648,7 +648,7 @@ def normalise_probe_table(raw: Any, matched: Any = None) -> Any:
 # Refusal-report metric -> report metric.
 REFUSAL_METRICS = {
     "refusal_rate_harmful": "refusal_rate",
-    "cosine_to_base": "cos_to_base",
+    "cosine_to_base": "cosine_to_base",
     "auroc": "auroc",
 }
 

@@ -44,6 +44,7 @@ from sftlens.core import (
     shard_dir,
     write_json,
     write_parquet,
+    write_text,
 )
 from sftlens.probes._cache import ActivationCache, cache_activations
 from sftlens.probes._datasets import dead_end_items
@@ -371,7 +372,7 @@ def dead_end_probe(
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     write_parquet(table, out / DEAD_END_TABLE)
-    table.to_csv(out / DEAD_END_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / DEAD_END_TABLE.replace(".parquet", ".csv"), table.to_csv(index=False))
     if matched:
         _write_matched(out, matched, list(models), cfg)
     return table
@@ -385,7 +386,7 @@ def _write_matched(out: Path, parts: list[tuple[Any, Path]], models: list[str], 
 
     mt = pd.concat([t for t, _ in parts], ignore_index=True)
     write_parquet(mt, out / MATCHED_TABLE)
-    mt.to_csv(out / MATCHED_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / MATCHED_TABLE.replace(".parquet", ".csv"), mt.to_csv(index=False))
     if len(models) != 2:
         return
     kind = cfg.kinds[0]
@@ -399,7 +400,7 @@ def _write_matched(out: Path, parts: list[tuple[Any, Path]], models: list[str], 
         seed=cfg.seed,
     )  # fmt: skip
     write_parquet(cmp.assign(position_kind=kind), out / COMPARISON_TABLE)
-    cmp.to_csv(out / COMPARISON_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / COMPARISON_TABLE.replace(".parquet", ".csv"), cmp.to_csv(index=False))
 
 
 def best_layer(table: Any, model: str | None = None, step: int | None = None) -> tuple[str, int]:
@@ -448,7 +449,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     """
     import pandas as pd
 
-    from sftlens.rollout._scoring import problem_of_trace
+    from sftlens.rollout import problem_of_trace
     from sftlens.trace_tagger import read_tags
 
     # Any format `sftlens import` reads (a sftlens traces file passes through unchanged).
@@ -493,7 +494,7 @@ def appropriateness_table(traces: Any, tags: Any, out: str | os.PathLike | None 
     )
     if out is not None:
         write_parquet(table, out)
-        table.to_csv(Path(out).with_suffix(".csv"), index=False)
+        write_text(Path(out).with_suffix(".csv"), table.to_csv(index=False))
     return table
 
 
@@ -611,7 +612,7 @@ def cka_drift(
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(table, out / DRIFT_TABLE)
-    table.to_csv(out / DRIFT_TABLE.replace(".parquet", ".csv"), index=False)
+    write_text(out / DRIFT_TABLE.replace(".parquet", ".csv"), table.to_csv(index=False))
     return table
 
 
@@ -636,5 +637,5 @@ def merge_shard_tables(out_dir: str | os.PathLike, table: str) -> Any:
         )
     merged = pd.concat([read_parquet(p) for p in want], ignore_index=True)
     write_parquet(merged, out / table)
-    merged.to_csv(out / table.replace(".parquet", ".csv"), index=False)
+    write_text(out / table.replace(".parquet", ".csv"), merged.to_csv(index=False))
     return merged

@@ -27,9 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError, load_causal_lm, load_tokenizer, write_parquet
+from sftlens.core import (
+    DataError,
+    load_causal_lm,
+    load_tokenizer,
+    percentile_ci,
+    write_parquet,
+    write_text,
+)
 from sftlens.probes._analyses import BACKTRACK_LABEL
-from sftlens.probes._matched import interval
 from sftlens.probes._steer import _tag_counts, load_direction, steer_generate
 
 CAUSAL_TABLE = "causal_controls.parquet"
@@ -89,7 +95,7 @@ def _boot_mean(v: np.ndarray, idx: np.ndarray, ci: float) -> tuple[float, float,
     cnt = ok[idx].sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = np.where(cnt > 0, vv.sum(1) / np.maximum(cnt, 1), np.nan)
-    lo, hi = interval(draws, ci)
+    lo, hi = percentile_ci(draws, ci)
     return float(v[ok].mean()), lo, hi, int(ok.sum())
 
 
@@ -200,5 +206,5 @@ def causal_controls(
     )
     if out is not None:
         write_parquet(table, out)
-        table.to_csv(Path(out).with_suffix(".csv"), index=False)
+        write_text(Path(out).with_suffix(".csv"), table.to_csv(index=False))
     return table

@@ -210,7 +210,7 @@ def fit_cmd(
       sftlens probe fit cache --label dead_end -o fit.parquet \\
         --where "position_kind == 'step_end'"
     """
-    from sftlens.core import parse_where, write_parquet
+    from sftlens.core import parse_where, write_parquet, write_text
     from sftlens.probes._cache import ActivationCache
     from sftlens.probes._fit import fit_probes
 
@@ -221,7 +221,7 @@ def fit_cmd(
     cache = ActivationCache(cache_dir)
     table = fit_probes(cache, label=label, where=where, n_splits=n_splits, seed=seed)
     write_parquet(table, out)
-    table.to_csv(out.with_suffix(".csv"), index=False)
+    write_text(out.with_suffix(".csv"), table.to_csv(index=False))
     best = table[(table["probe"] == "logreg") & (table["metric"] == "auroc")]
     typer.echo(best[["hook", "value"]].to_string(index=False))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError, Registry, where_mask
+from sftlens.core import DataError, Registry, auroc, where_mask
 
 PROBES: Registry[Any] = Registry("probe")
 SURFACE_NUMERIC = ("position", "resp_pos", "step_idx")
@@ -56,14 +56,6 @@ def select_rows(index: Any, where: str | None) -> np.ndarray:
     condition is a `DataError` naming it and the columns.
     """
     return where_mask(index, where)
-
-
-def _auroc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, s))
 
 
 def _logreg(d: int, C: float = 1.0, seed: int = 0) -> Any:
@@ -160,7 +152,7 @@ def _cv_scores(fit: Any, x: Any, y: np.ndarray, folds: list[tuple], seed: int) -
         if len(np.unique(y[tr])) < 2:
             continue  # a fold whose training side has one class cannot train a classifier
         m = fit(x[tr], y[tr], seed=seed)
-        out["auroc"].append(_auroc(y[te], m.score(x[te])))
+        out["auroc"].append(auroc(y[te], m.score(x[te])))
         out["accuracy"].append(float((m.predict(x[te]) == y[te]).mean()))
     return out
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError
+from sftlens.core import DataError, percentile_ci
 
 DESIGNS = ("unmatched", "matched")
 FOLD_COL = "fold"
@@ -204,15 +204,6 @@ def group_weights(groups: np.ndarray, universe: np.ndarray, n_boot: int, seed: i
     return np.vstack([np.ones(len(groups)), counts[:, col]])
 
 
-def interval(draws: np.ndarray, ci: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap draws (NaNs dropped)."""
-    d = draws[~np.isnan(draws)]
-    if not len(d):
-        return float("nan"), float("nan")
-    a = (1 - ci) / 2
-    return float(np.quantile(d, a)), float(np.quantile(d, 1 - a))
-
-
 def design_scores(
     acts: Mapping[str, Any],
     sub: Any,
@@ -344,7 +335,7 @@ def score_table(scores: Any, n_boot: int = 1000, ci: float = 0.95, seed: int = 0
 
 
 def _lohi(draws: np.ndarray, ci: float) -> dict[str, float]:
-    lo, hi = interval(draws, ci)
+    lo, hi = percentile_ci(draws, ci)
     return {"lo": lo, "hi": hi}
 
 

@@ -6,20 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import DataError, write_text
+from sftlens.core import DataError, save_figure
 
 PROBE_ORDER = ("logreg", "diffmean", "surface", "shuffled")
-
-
-def _save(fig: Any, data: Any, out: str | os.PathLike) -> Path:
-    import matplotlib.pyplot as plt
-
-    png = Path(out).with_suffix(".png")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    write_text(png.with_suffix(".csv"), data.to_csv(index=False))
-    return png
 
 
 def plot_probe_auroc(
@@ -79,7 +68,7 @@ def plot_probe_auroc(
     g.set_axis_labels("layer", "AUROC (grouped CV)")
     g.figure.suptitle(f"dead-end probe at {position_kind}", y=1.02)
     cols = ["model", "step", "layer", "hook", "probe", "value", "std"]
-    return _save(g.figure, t[[c for c in cols if c in t]], out)
+    return save_figure(g.figure, t[[c for c in cols if c in t]], out, dpi=120)
 
 
 def plot_appropriateness(table: Any, out: str | os.PathLike, metrics: tuple = ()) -> Path:
@@ -115,7 +104,7 @@ def plot_appropriateness(table: Any, out: str | os.PathLike, metrics: tuple = ()
         aspect=1.3,
         facet_kws={"sharey": False},
     )
-    return _save(g.figure, t, out)
+    return save_figure(g.figure, t, out, dpi=120)
 
 
 def plot_drift(table: Any, out: str | os.PathLike) -> Path:
@@ -132,4 +121,4 @@ def plot_drift(table: Any, out: str | os.PathLike) -> Path:
         height=2.6, aspect=1.3,
     )  # fmt: skip
     g.set_axis_labels("layer", "linear CKA to base")
-    return _save(g.figure, table, out)
+    return save_figure(g.figure, table, out, dpi=120)

@@ -21,6 +21,7 @@ from sftlens.core import (
     Checkpoint,
     DataError,
     atomic_path,
+    auroc,
     check_input,
     check_model_dir,
     checkpoint_dirname,
@@ -210,14 +211,11 @@ def refusal_rate(texts: Sequence[str], judge: Any) -> float:
     return sum(judge.judge(t)["refused"] for t in texts) / len(texts)
 
 
-def auroc(positive: Any, negative: Any) -> float:
-    """Area under the ROC curve of scores, ``positive`` (harmful) vs ``negative`` (harmless)."""
-    from sklearn.metrics import roc_auc_score
-
+def separation_auroc(positive: Any, negative: Any) -> float:
+    """AUROC of projections, ``positive`` (harmful) vs ``negative`` (harmless); NaN when a
+    side is empty."""
     pos, neg = [float(x) for x in positive], [float(x) for x in negative]
-    if not pos or not neg:
-        return float("nan")
-    return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
+    return auroc([1] * len(pos) + [0] * len(neg), pos + neg)
 
 
 def _cos(a: Any, b: Any) -> float:
@@ -322,7 +320,12 @@ def analyze_checkpoint(
     for p in range(P):
         for layer in range(dirs.n_layers):
             pos = p - P
-            add("layer_auroc", auroc(proj[0][:, p, layer], proj[1][:, p, layer]), layer, pos)
+            add(
+                "layer_auroc",
+                separation_auroc(proj[0][:, p, layer], proj[1][:, p, layer]),
+                layer,
+                pos,
+            )
             add(
                 "layer_cosine_to_base",
                 _cos(dirs.mean_diffs[p, layer], base_diffs[p, layer]),
@@ -345,11 +348,11 @@ def analyze_checkpoint(
 
     # The selected direction.
     sp, sl = sel.position, sel.layer
-    add("auroc", auroc(proj[0][:, sp + P, sl], proj[1][:, sp + P, sl]), sl, sp)
+    add("auroc", separation_auroc(proj[0][:, sp + P, sl], proj[1][:, sp + P, sl]), sl, sp)
     b_unit = base_unit[base_pos + P, base_layer]
     add(
         "auroc_base_direction",
-        auroc(
+        separation_auroc(
             acts[0][:, base_pos + P, base_layer] @ b_unit,
             acts[1][:, base_pos + P, base_layer] @ b_unit,
         ),
@@ -595,7 +598,6 @@ __all__ = [
     "CheckpointResult",
     "PromptSets",
     "analyze_checkpoint",
-    "auroc",
     "generate",
     "load_direction",
     "load_prompt_sets",
@@ -603,4 +605,5 @@ __all__ = [
     "refusal_rate",
     "refusal_report",
     "save_direction",
+    "separation_auroc",
 ]

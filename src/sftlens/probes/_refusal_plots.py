@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import atomic_path
+from sftlens.core import save_figure
 
 DRIFT_PLOT = "refusal_drift"
 LAYERS_PLOT = "refusal_layers"
@@ -40,15 +40,6 @@ def layer_frame(table: Any) -> Any:
     return df[["model", "step", "metric", "layer", "value"]].sort_values(
         ["model", "metric", "step", "layer"]
     )
-
-
-def _save(fig: Any, df: Any, out_dir: Path, stem: str) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / f"{stem}.csv") as tmp:
-        df.to_csv(tmp, index=False)
-    with atomic_path(out_dir / f"{stem}.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return out_dir / f"{stem}.png"
 
 
 def plot_drift(table: Any, out_dir: str | os.PathLike) -> Path:
@@ -84,9 +75,7 @@ def plot_drift(table: Any, out_dir: str | os.PathLike) -> Path:
         ax.set_ylim(-0.05 if title == "refusal rate" else None, 1.05)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = _save(fig, df, Path(out_dir), DRIFT_PLOT)
-    plt.close(fig)
-    return path
+    return save_figure(fig, df, Path(out_dir) / DRIFT_PLOT)
 
 
 def plot_layers(table: Any, out_dir: str | os.PathLike) -> Path:
@@ -122,9 +111,7 @@ def plot_layers(table: Any, out_dir: str | os.PathLike) -> Path:
             ax.set_title(f"{model}: {metric}", fontsize=9)
             fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    path = _save(fig, df, Path(out_dir), LAYERS_PLOT)
-    plt.close(fig)
-    return path
+    return save_figure(fig, df, Path(out_dir) / LAYERS_PLOT)
 
 
 def plot_refusal(table: Any, out_dir: str | os.PathLike) -> list[Path]:

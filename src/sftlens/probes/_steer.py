@@ -23,6 +23,7 @@ from sftlens.core import (
     load_causal_lm,
     load_tokenizer,
     write_parquet,
+    write_text,
 )
 from sftlens.probes._analyses import BACKTRACK_LABEL, DIRECTIONS_FILE
 
@@ -223,5 +224,5 @@ def causal_check(
     table = pd.DataFrame(rows).assign(checkpoint=str(checkpoint), direction_norm=norm)
     if out is not None:
         write_parquet(table, out)
-        table.to_csv(Path(out).with_suffix(".csv"), index=False)
+        write_text(Path(out).with_suffix(".csv"), table.to_csv(index=False))
     return table

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import DataError
-from sftlens.probes._matched import fold_auroc, group_weights, interval
+from sftlens.core import DataError, percentile_ci
+from sftlens.probes._matched import fold_auroc, group_weights
 
 VERDICTS = {
     "strong_only": "procedure decodable in strong and not weak",
@@ -100,8 +100,8 @@ def selectivity_difference(
         draws, counts = _selectivity_draws(scores, w_of, design, probe)
         hook = max(draws, key=lambda h: draws[h][0])
         d = draws[hook]
-        lo, hi = interval(d[1:], ci)
-        lo_adj, _ = interval(d[1:], 1 - (1 - ci) / len(draws))
+        lo, hi = percentile_ci(d[1:], ci)
+        lo_adj, _ = percentile_ci(d[1:], 1 - (1 - ci) / len(draws))
         res[name] = {
             "hook": hook,
             "selectivity": float(d[0]),
@@ -114,7 +114,7 @@ def selectivity_difference(
         best[name] = d
     diff = best["strong"] - best["weak"]
     res["difference"] = float(diff[0])
-    res["lo"], res["hi"] = interval(diff[1:], ci)
+    res["lo"], res["hi"] = percentile_ci(diff[1:], ci)
     return res
 
 

@@ -25,7 +25,7 @@ from sftlens.rollout._engines import (
 )
 from sftlens.rollout._judge import RefusalJudge
 from sftlens.rollout._plots import plot_curves
-from sftlens.rollout._scoring import rescore_traces, score_trace
+from sftlens.rollout._scoring import problem_of_trace, rescore_traces, score_trace
 from sftlens.rollout._sweep import (
     CONFIG_FILE,
     PROBLEMS_FILE,
@@ -59,6 +59,7 @@ __all__ = [
     "make_engine",
     "pass_at_k",
     "plot_curves",
+    "problem_of_trace",
     "rescore_traces",
     "sample_seed",
     "score_trace",

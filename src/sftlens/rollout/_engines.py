@@ -390,13 +390,10 @@ class VLLMEngine:
 
         self.llm = None
         gc.collect()
-        try:
-            import torch
+        import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover - vLLM always brings torch
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def make_engine(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sftlens.core import ConfigError, atomic_path
+from sftlens.core import ConfigError, plot_lines
 from sftlens.rollout._dip import detect_dip
 
 __all__ = ["plot_curves"]
@@ -33,12 +33,6 @@ def plot_curves(
     Returns:
         (png path, csv path). The CSV holds the plotted rows plus ``is_dip`` / ``is_recovery``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     df = table[(table["metric"] == metric) & table["step"].notna()].copy()
     if models:
         df = df[df["model"].isin(models)]
@@ -59,35 +53,11 @@ def plot_curves(
             if d.recovered:
                 df.loc[g.index[g["step"] == d.recovery_step], "is_recovery"] = True
 
-    task_names = sorted(df["task"].unique())
-    model_names = sorted(df["model"].unique())
-    palette = dict(zip(model_names, sns.color_palette("colorblind", len(model_names)), strict=True))
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(
-        1, len(task_names), figsize=(4.5 * len(task_names), 3.4), squeeze=False, sharey=False
+    png = plot_lines(
+        df,
+        out,
+        facet="task",
+        ylabel=metric,
+        marks={"is_dip": "v", "is_recovery": "^"},
     )
-    for ax, task in zip(axes[0], task_names, strict=True):
-        for model in model_names:
-            g = df[(df["task"] == task) & (df["model"] == model)]
-            if g.empty:
-                continue
-            color = palette[model]
-            ax.plot(g["step"], g["value"], marker="o", ms=3, color=color, label=model)
-            ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=color, alpha=0.2, lw=0)
-            dip = g[g["is_dip"]]
-            ax.scatter(dip["step"], dip["value"], marker="v", s=80, color=color, zorder=5)
-            rec = g[g["is_recovery"]]
-            ax.scatter(rec["step"], rec["value"], marker="^", s=80, color=color, zorder=5)
-        ax.set_title(task)
-        ax.set_xlabel("step")
-        ax.set_ylabel(metric)
-    axes[0][-1].legend(title="model (v dip, ^ recovery)", fontsize=8, title_fontsize=8)
-    fig.tight_layout()
-    png = Path(out)
-    csv = png.with_suffix(".csv")
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    with atomic_path(csv) as tmp:
-        df.to_csv(tmp, index=False)
-    return png, csv
+    return png, png.with_suffix(".csv")

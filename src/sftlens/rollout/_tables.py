@@ -22,8 +22,6 @@ Metrics:
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sftlens.core import ConfigError, DataError, read_jsonl, write_parquet
+from sftlens.core import ConfigError, DataError, bootstrap_ci, read_jsonl, seeded_rng, write_parquet
 from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES
 
 __all__ = ["TABLE_COLUMNS", "checkpoint_table", "pass_at_k", "write_table"]
@@ -62,29 +60,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def _seed(*parts: Any) -> int:
-    h = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(h[:8], "little")
+def _mean(r: np.ndarray) -> np.ndarray:
+    """Per-problem values resampled ``[b, P]`` -> their means ``[b]``."""
+    return r.mean(axis=1)
 
 
-def _boot_mean(v: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: float) -> tuple:
-    """Mean of per-problem values `v` [P] and its percentile-bootstrap CI."""
-    if len(v) == 0:
-        return (math.nan, math.nan, math.nan)
-    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    boots = v[idx].mean(axis=1)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return (float(v.mean()), float(lo), float(hi))
-
-
-def _boot_median(m: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: float) -> tuple:
-    """Median over all samples of `m` [P, S] (NaN-padded) with problems resampled."""
-    if m.size == 0:
-        return (math.nan, math.nan, math.nan)
-    idx = rng.integers(0, m.shape[0], size=(n_boot, m.shape[0]))
-    boots = np.nanmedian(m[idx].reshape(n_boot, -1), axis=1)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return (float(np.nanmedian(m)), float(lo), float(hi))
+def _median_of_samples(r: np.ndarray) -> np.ndarray:
+    """Per-problem samples resampled ``[b, P, S]`` (NaN-padded) -> the median sample ``[b]``."""
+    return np.nanmedian(r.reshape(r.shape[0], -1), axis=1)
 
 
 def _load(traces: Any) -> list[dict]:
@@ -123,7 +106,6 @@ def checkpoint_table(
     records = _load(traces)
     if not records:
         raise DataError("no traces to tabulate; run `sftlens generate` first.")
-    alpha = 1.0 - ci
     groups: dict[tuple, dict[str, list[dict]]] = {}
     ck_info: dict[str, dict] = {}
     judges: dict[str, dict] = {}
@@ -155,7 +137,7 @@ def checkpoint_table(
             [sorted(by_problem[pid], key=lambda t: t["sample_idx"]) for pid in sorted(by_problem)],
             ks,
             n_boot,
-            alpha,
+            ci,
             (seed, model, path, task) if path is not None else (seed, model, ck_key, task),
         ):
             rows.append(
@@ -179,14 +161,14 @@ def checkpoint_table(
 
 
 def _group_metrics(
-    probs: list[list[dict]], ks: Iterable[int] | None, n_boot: int, alpha: float, key: tuple
+    probs: list[list[dict]], ks: Iterable[int] | None, n_boot: int, ci: float, key: tuple
 ) -> list[tuple[str, tuple, int, int]]:
     """(metric, (value, ci_low, ci_high), n problems, n samples) for one group's traces."""
     out = []
 
-    def rng(metric: str) -> np.random.Generator:
+    def boot(values: np.ndarray, metric: str, statistic=_mean) -> tuple:
         # Seeded per row, so a row's CI does not depend on which other rows are computed.
-        return np.random.default_rng(_seed(*key, metric))
+        return bootstrap_ci(values, statistic, n_boot, ci, seeded_rng(*key, metric))
 
     # Correctness counts only the samples the verifier could judge (correct is not None).
     judged = [
@@ -196,13 +178,13 @@ def _group_metrics(
     judged = [c for c in judged if c]
     if judged:
         acc = np.array([np.mean(c) for c in judged])
-        stat = _boot_mean(acc, rng("accuracy"), n_boot, alpha)
+        stat = boot(acc, "accuracy")
         out.append(("accuracy", stat, len(judged), sum(map(len, judged))))
         for k in _default_ks(max(map(len, judged))) if ks is None else sorted(set(ks)):
             eligible = [c for c in judged if len(c) >= k]
             if eligible:
                 v = np.array([pass_at_k(len(c), sum(c), k) for c in eligible])
-                stat = _boot_mean(v, rng(f"pass@{k}"), n_boot, alpha)
+                stat = boot(v, f"pass@{k}")
                 out.append((f"pass@{k}", stat, len(eligible), sum(map(len, eligible))))
     width = max(len(s) for s in probs)
     lengths = np.full((len(probs), width), np.nan)
@@ -213,15 +195,15 @@ def _group_metrics(
         known = np.isfinite(lengths).any(axis=1)
         per_mean = np.nanmean(lengths[known], axis=1)
         n_known = int(np.isfinite(lengths).sum())
-        stat = _boot_mean(per_mean, rng("mean_length"), n_boot, alpha)
+        stat = boot(per_mean, "mean_length")
         out.append(("mean_length", stat, int(known.sum()), n_known))
-        stat = _boot_median(lengths[known], rng("median_length"), n_boot, alpha)
+        stat = boot(lengths[known], "median_length", _median_of_samples)
         out.append(("median_length", stat, int(known.sum()), n_known))
     ended = [[s["finish_reason"] == "length" for s in ss if s["finish_reason"]] for ss in probs]
     ended = [x for x in ended if x]
     if ended:
         nonterm = np.array([np.mean(x) for x in ended])
-        stat = _boot_mean(nonterm, rng("nontermination_rate"), n_boot, alpha)
+        stat = boot(nonterm, "nontermination_rate")
         out.append(("nontermination_rate", stat, len(ended), sum(map(len, ended))))
     # Multiple choice: the share of completions with no letter to read (counted as wrong).
     unparsed = [
@@ -230,13 +212,13 @@ def _group_metrics(
     unparsed = [x for x in unparsed if x]
     if unparsed:
         v = np.array([np.mean(x) for x in unparsed])
-        stat = _boot_mean(v, rng("unparsed_rate"), n_boot, alpha)
+        stat = boot(v, "unparsed_rate")
         out.append(("unparsed_rate", stat, len(unparsed), sum(map(len, unparsed))))
     refused = [[bool(s["score"]["refused"]) for s in ss if "refused" in s["score"]] for ss in probs]
     refused = [x for x in refused if x]
     if refused:
         v = np.array([np.mean(x) for x in refused])
-        stat = _boot_mean(v, rng("refusal_rate"), n_boot, alpha)
+        stat = boot(v, "refusal_rate")
         out.append(("refusal_rate", stat, len(refused), sum(map(len, refused))))
     return out
 

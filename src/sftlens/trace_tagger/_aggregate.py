@@ -19,12 +19,11 @@ Metrics:
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from sftlens.core import DataError
+from sftlens.core import DataError, bootstrap_indices, percentile_ci, seeded_rng
 from sftlens.trace_tagger._rules import LABELS
 
 GROUP_KEYS = ("model", "step", "task", "correct")
@@ -91,23 +90,18 @@ def trace_table(
     return df
 
 
-def _group_seed(seed: int, key: tuple) -> np.random.Generator:
-    # A stable per-group stream: same inputs and seed give the same intervals.
-    return np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
-
-
 def _rows_for_group(df, key: tuple, n_boot: int, seed: int) -> list[dict]:
     n = len(df)
-    rng = _group_seed(seed, key)
-    idx = rng.integers(0, n, size=(n_boot, n)) if n_boot else None
-    lo_q, hi_q = (1 - CI_LEVEL) / 2, 1 - (1 - CI_LEVEL) / 2
+    # One stream per group (core's seeding rule); every metric of the group is read on the
+    # same resampled traces.
+    rng = seeded_rng(seed, *key)
+    idx = bootstrap_indices(n, n_boot, rng) if n_boot else None
     out = []
 
     def emit(metric: str, value: float, boots: np.ndarray | None, n_used: int) -> None:
-        if boots is None or not np.isfinite(boots).any():
+        lo, hi = percentile_ci(boots, CI_LEVEL) if boots is not None else (value, value)
+        if not np.isfinite(lo):  # no finite resample: the interval collapses to the value
             lo = hi = value
-        else:
-            lo, hi = np.nanquantile(boots, [lo_q, hi_q])
         out.append(dict(zip(GROUP_KEYS, key, strict=True)) | {
             "metric": metric, "value": float(value), "ci_low": float(lo), "ci_high": float(hi),
             "n": int(n_used),
@@ -135,7 +129,7 @@ def _rows_for_group(df, key: tuple, n_boot: int, seed: int) -> list[dict]:
             else:
                 # Checks undefined for some traces: resample only the defined ones.
                 w = v[ok]
-                sub = rng.integers(0, len(w), size=(n_boot, len(w))) if n_boot else None
+                sub = bootstrap_indices(len(w), n_boot, rng) if n_boot else None
                 emit(col, float(w.mean()), w[sub].mean(1) if sub is not None else None, len(w))
     return out
 

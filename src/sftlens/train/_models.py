@@ -64,13 +64,18 @@ def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build_toy_model(name: str, tokenizer: Any, seed: int = 0) -> Any:
+def build_toy_model(name: str, tokenizer: Any, seed: int = 0, **overrides: Any) -> Any:
     """A randomly initialised toy causal LM from the zoo, sized to `tokenizer`'s vocabulary.
 
+    The one builder of small test and benchmark models: ``toy-tiny`` for tests, any zoo entry
+    with `overrides` for a benchmark that sweeps a size.
+
     Args:
-        name: a key of `TOY_MODELS` (``toy-weak``, ``toy-strong``, ...).
+        name: a key of `TOY_MODELS` (``toy-tiny``, ``toy-weak``, ``toy-strong``, ...).
         tokenizer: the world's tokenizer (its length, bos/eos/pad ids go into the config).
         seed: init seed (same seed, same weights).
+        overrides: `LlamaConfig` fields replacing the zoo entry's, e.g.
+            ``hidden_size=256, num_hidden_layers=4``.
 
     Returns:
         A `LlamaForCausalLM` (fp32, train mode) with tied input/output embeddings.
@@ -80,16 +85,17 @@ def build_toy_model(name: str, tokenizer: Any, seed: int = 0) -> Any:
 
     if name not in TOY_MODELS:
         raise ConfigError(f"model: {name!r} is not a toy model; known: {', '.join(TOY_MODELS)}.")
-    kwargs = {k: v for k, v in TOY_MODELS[name].items() if k != "description"}
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=TOY_MAX_POSITIONS,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-        **kwargs,
-    )
+    kwargs = {
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": TOY_MAX_POSITIONS,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": True,
+        **{k: v for k, v in TOY_MODELS[name].items() if k != "description"},
+        **overrides,
+    }
+    cfg = LlamaConfig(**kwargs)
     # Init under a fixed seed without disturbing the caller's RNG stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
