@@ -305,6 +305,9 @@ def causal_cmd(
     n_boot: int = typer.Option(1000, help="bootstrap resamples over problems"),
     device: str = typer.Option("cpu", help="torch device"),
     seed: int = typer.Option(0, help="problems, random directions, bootstrap"),
+    knob: list[str] = typer.Option(
+        [], "--knob", help="Countdown knob key=value for generated problems, e.g. max_number=13"
+    ),
     problems: Path | None = typer.Option(None, "--problems", help="Countdown problems JSONL"),
     eval_set: str | None = typer.Option(None, "--eval-set", help="with --problems: one eval_set"),
     out: Path = typer.Option(..., "--out", "-o", help="output table (.parquet; .csv beside)"),
@@ -318,13 +321,18 @@ def causal_cmd(
     Example:
 
       sftlens probe causal ckpt/ --directions probes/strong/step-000560 --layer 3 -o causal.parquet
+
+      sftlens probe causal ckpt/ --directions DIR --layer 1 --knob max_number=13 --knob ops=+-*
+      --random 3 -o causal.parquet
     """
+    from sftlens.core import parse_overrides
     from sftlens.probes._causal import causal_controls
 
     table = causal_controls(
         checkpoint, directions, layer, _floats(alphas), n_random=n_random, ablate=ablate,
         problems=_steer_problems(problems, eval_set, n_problems), n_problems=n_problems,
-        seed=seed, max_new_tokens=max_new_tokens, device=device, n_boot=n_boot, out=out,
+        seed=seed, knobs=parse_overrides(knob), max_new_tokens=max_new_tokens, device=device,
+        n_boot=n_boot, out=out,
     )  # fmt: skip
     t = table[table["direction"].isin(["probe", "random_mean", "probe_minus_random"])]
     t = t[t["metric"].isin(["backtracks_per_trace", "backtrack_precision", "accuracy"])]
