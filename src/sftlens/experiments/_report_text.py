@@ -266,6 +266,11 @@ def _selectivity_paragraph(df: pd.DataFrame) -> str:
         }
         v = procedure_verdict(r)["text"]
         out.append(f"At the last checkpoint ({strong[0]} vs {weak[0]}): {v}")
+    if "design" in sel.columns and (sel["design"] == "unmatched").any():
+        out.append(
+            "Some checkpoints had too few dead and live states to match; their figures are over "
+            "the unmatched surface baseline (probe more problems)."
+        )
     return " ".join(out)
 
 

@@ -637,7 +637,7 @@ def normalise_probe_table(raw: Any, matched: Any = None) -> Any:
         m = matched[matched["position_kind"] == "step_end"]
         for (_model, _step), g in m.groupby(["model", "step"]):
             g = g[g["design"] == ("matched" if (g["design"] == "matched").any() else "unmatched")]
-            keep = ["model", "step", "layer", "value", "lo", "hi"]
+            keep = ["model", "step", "layer", "value", "lo", "hi", "design"]
             s = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")][keep]
             rows.append(s.assign(metric="selectivity"))
             surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")][keep]

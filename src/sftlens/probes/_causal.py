@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,7 @@ def causal_controls(
     problems: list[dict] | None = None,
     n_problems: int = 50,
     seed: int = 0,
+    knobs: Mapping[str, Any] | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
     device: str = "cpu",
@@ -130,6 +131,7 @@ def causal_controls(
         problems: Countdown problems (default: `n_problems` eval problems from `seed`).
         n_problems: problems when generated.
         seed: problems, random directions and bootstrap.
+        knobs: Countdown generation knobs for generated problems (those the model trained on).
         max_new_tokens: generation budget.
         batch_size: prompts per `generate` call.
         device: torch device.
@@ -153,7 +155,9 @@ def causal_controls(
     if n_random < 0:
         raise DataError(f"n_random={n_random}: use 0 or more random directions.")
     if problems is None:
-        problems = get_task("countdown").generate(n_problems, seed, split="eval")
+        problems = get_task("countdown").generate(
+            n_problems, seed, split="eval", **dict(knobs or {})
+        )
     unit, norm = load_direction(directions, hook_template.format(layer=layer))
     model = load_causal_lm(checkpoint, device=device, dtype="float32")
     tok = load_tokenizer(checkpoint)

@@ -422,6 +422,9 @@ def causal_cmd(
     n_boot: int = typer.Option(1000, help="bootstrap resamples over problems"),
     device: str = typer.Option("cpu", help="torch device"),
     seed: int = typer.Option(0, help="problems, random directions, bootstrap"),
+    knob: list[str] = typer.Option(
+        [], "--knob", help="Countdown knob key=value for generated problems, e.g. max_number=13"
+    ),
     problems: Path | None = typer.Option(None, "--problems", help="Countdown problems JSONL"),
     eval_set: str | None = typer.Option(None, "--eval-set", help="with --problems: one eval_set"),
     out: Path = typer.Option(
@@ -444,13 +447,14 @@ def causal_cmd(
         --directions probes/strong/step-000003 --layer 0 --random 1 --n-problems 4 \\
         --max-new-tokens 24 -o causal.parquet
     """
-    from sftlens.core import resolve_one
+    from sftlens.core import parse_overrides, resolve_one
     from sftlens.probes._causal import causal_controls
 
     table = causal_controls(
         resolve_one(checkpoint).path, directions, layer, _floats(alphas), n_random=n_random, ablate=ablate,
         problems=_steer_problems(problems, eval_set, n_problems), n_problems=n_problems,
-        seed=seed, max_new_tokens=max_new_tokens, device=device, n_boot=n_boot, out=out,
+        seed=seed, knobs=parse_overrides(knob), max_new_tokens=max_new_tokens, device=device,
+        n_boot=n_boot, out=out,
     )  # fmt: skip
     t = table[table["direction"].isin(["probe", "random_mean", "probe_minus_random"])]
     t = t[t["metric"].isin(["backtracks_per_trace", "backtrack_precision", "accuracy"])]
