@@ -99,13 +99,13 @@ def test_quickstart_installs_the_shipped_bases_instead_of_pretraining(tmp_path):
     stages = build_stages(spec)
     run = tmp_path / "qs"
     data = [s for s in stages if s.name.startswith("data.")]
-    run_stages(run, data, stream=io.StringIO())
+    run_stages(run, data, spec=spec, stream=io.StringIO())
     pre = [s for s in stages if s.name.startswith("pretrain.")]
     for s in pre:
         fp = pretrain_recipe(run, s.params)
         assert _bases.find_shipped(s.params["base"], fp) is not None, (s.name, fp)
     out = io.StringIO()
-    run_stages(run, data + pre, stream=out)
+    run_stages(run, data + pre, spec=spec, stream=out)
     assert out.getvalue().count("shipped base installed") == 2
     for s in pre:
         model = run / "models" / s.params["model"]["name"]

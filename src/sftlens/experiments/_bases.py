@@ -169,6 +169,7 @@ def rebuild_bases(
     Returns:
         Base name -> exported folder.
     """
+    from sftlens.experiments._experiment import _meta
     from sftlens.experiments._runner import run_stages
     from sftlens.experiments._spec import load_spec
     from sftlens.experiments._stages import build_stages
@@ -176,7 +177,7 @@ def rebuild_bases(
     run_dir, out = Path(run_dir), Path(out)
     spec = load_spec(BASES_SPEC, scale=BASES_SCALE, overrides=["shipped_bases=false"])
     stages = [s for s in build_stages(spec) if s.name.startswith(("data.", "pretrain."))]
-    run_stages(run_dir, stages, stream=stream)
+    run_stages(run_dir, stages, spec=spec, meta=_meta(spec), stream=stream)
     return export_run_bases(run_dir, out)
 
 
