@@ -274,8 +274,11 @@ def test_hub_patterns_expand_over_the_cache_offline_and_say_so(offline_hub):
 def test_hub_missing_revision_is_one_line(offline_hub, run_cli):
     with pytest.raises(DataError, match="not in the local hub cache"):
         resolve_series("org/tiny@step999")
-    rc, _out, err = run_cli("generate", "-m", "org/tiny@step999", "-e", "route", "-o", "x")
+    rc, _out, err = run_cli(
+        "generate", "-m", "org/tiny@step999", "-e", "route", "-o", offline_hub / "x"
+    )
     assert rc == 2 and err.count("\n") == 1 and "hf download org/tiny --revision step999" in err
+    assert not (offline_hub / "x").exists()  # nothing written on bad input
     rc, _out, err = run_cli("checkpoints", "org/nothing@step*")
     assert rc == 2 and "matched nothing" in err
 

@@ -209,8 +209,8 @@ def load_tokenizer(path: str | os.PathLike) -> Any:
             tok = AutoTokenizer.from_pretrained(str(p), trust_remote_code=False)
         else:
             raise DataError(
-                f"{p}: no tokenizer in the model directory (tokenizer.json, sentencepiece "
-                "tokenizer.model or *.tiktoken); save it with the model "
+                f"{p}: no tokenizer.json (nor a sentencepiece tokenizer.model or *.tiktoken) "
+                "in the model directory; save the tokenizer with the model "
                 "(tokenizer.save_pretrained(dir))."
             )
     else:
