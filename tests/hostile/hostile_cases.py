@@ -631,7 +631,9 @@ def check_case(case: Case, folder: Path, run: Callable[[list[str]], tuple[int, s
     problems = []
     if code != 2:
         problems.append(f"exit {code}")
-    lines = err.strip().splitlines()
+    # The resolver's one-line notes (how it ordered a checkpoint) may come first; the error
+    # itself is one line, and the last.
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("note: ")]
     if len(lines) != 1 or not lines[0].startswith("error: "):
         problems.append(f"stderr is not one error line: {err[-600:]!r}")
     if "Traceback" in err:

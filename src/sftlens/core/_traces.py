@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.core._errors import ConfigError, DataError
+from sftlens.core._io import check_types
 from sftlens.core._rows import get_path, parse_path, read_rows
 
 __all__ = [
@@ -55,6 +56,29 @@ THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
 
 
 # --------------------------------------------------------------------------- detection
+
+
+_NONE = type(None)
+# The Trace contract's field types, checked on every record of a sftlens traces file (a wrong
+# type is one line naming file, line and key, not a crash deep inside a table).
+TRACE_FIELD_TYPES = {
+    "id": (str, int),
+    "problem_id": (str, int, _NONE),
+    "task": (str, _NONE),
+    "model": (str, _NONE),
+    "checkpoint": (dict, _NONE),
+    "checkpoint.path": (str, _NONE),
+    "checkpoint.step": (int, _NONE),
+    "checkpoint.epoch": (float, _NONE),
+    "checkpoint.tokens_seen": (int, _NONE),
+    "sample_idx": (int, _NONE),
+    "prompt": (str, _NONE),
+    "completion": (str, _NONE),
+    "finish_reason": (str, _NONE),
+    "n_tokens": (int, _NONE),
+    "sampling": (dict, _NONE),
+    "score": (dict, _NONE),
+}
 
 
 def detect_trace_format(record: dict) -> str:
@@ -369,6 +393,8 @@ def read_traces(
                 continue
             if file_task is None and m is not None:
                 file_task = m.group(1)
+        if detected == "trace":
+            check_types(rec, TRACE_FIELD_TYPES, where)
         completions = _extract(rec, where, detected, text_field)
         for j, c in enumerate(completions):
             tr = _to_trace(rec, c, where, k, detected, id_field, (j, len(completions)))
