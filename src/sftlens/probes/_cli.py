@@ -288,7 +288,9 @@ def _echo_matched(out: Path) -> None:
     for (model, step, design), g in mt.groupby(["model", "step", "design"], sort=True):
         sel = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")]
         surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")]
-        if sel.empty or surf.empty:
+        if sel.empty or surf.empty or sel["value"].isna().all():
+            # Too few matched states at this checkpoint for a selectivity to exist.
+            lines.append(f"{model} step {step} {design}: too few matched states for a probe")
             continue
         b = sel.loc[sel["value"].idxmax()]
         lines.append(
