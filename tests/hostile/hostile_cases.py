@@ -457,6 +457,24 @@ def _value_cases() -> list[Case]:
             "--prefix-chars",
         ),  # fmt: skip
         "data-n-0": (["data", "route", "--n", "0", "--out", "{d}/o.jsonl"], "--n"),
+        "data-n-huge": (["data", "route", "--n", "100000000000", "--out", "{d}/o.jsonl"], "--n"),
+        "table-plot-unknown": (["table", T, "-o", out, "--plot", "nope"], "--plot"),
+        "run-seed-neg": (
+            ["run", "countdown_lab", "--dry-run", "--set", "seed=-1", "--out", "{d}/run"],
+            "seed",
+        ),
+        "run-temperature-neg": (
+            [
+                "run",
+                "countdown_lab",
+                "--dry-run",
+                "--set",
+                "sampling.temperature=-1",
+                "--out",
+                "{d}/run",
+            ],
+            "temperature",
+        ),
         "data-n-neg": (["data", "route", "--n", "-4", "--out", "{d}/o.jsonl"], "--n"),
         "train-lr-nan": (["train", "--set", "lr=.nan", "--out-dir", "{d}/r"], "lr"),
         "train-lr-inf": (["train", "--set", "lr=.inf", "--out-dir", "{d}/r"], "lr"),

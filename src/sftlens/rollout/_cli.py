@@ -163,6 +163,13 @@ def register(app: typer.Typer) -> None:
         if n_boot < 1:
             raise ConfigError(f"--n-boot {n_boot}: use at least 1 resample, e.g. 1000.")
         df = checkpoint_table(traces, n_boot=n_boot, ci=ci, seed=seed)
+        unknown = [m for m in plot if m not in set(df.loc[df["step"].notna(), "metric"])]
+        if unknown:
+            # Checked before anything is written, so a typo leaves no table behind.
+            raise ConfigError(
+                f"--plot {unknown[0]!r}: no such metric with steps in {traces}; known: "
+                f"{', '.join(sorted(set(df['metric'])))}."
+            )
         write_table(df, out)
         typer.echo(f"table: {out} ({len(df)} rows)")
         for metric in plot:
