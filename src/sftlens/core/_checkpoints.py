@@ -162,7 +162,7 @@ def check_model_dir(path: str | os.PathLike) -> None:
         if pickles:
             raise DataError(
                 f"{p}: only pickle weights ({pickles[0]}), which can run code when loaded; "
-                "convert them to safetensors (model.save_pretrained(dir)) in a trusted session."
+                "convert them to safetensors (model.save_pretrained(dir)) in a trusted environment."
             )
         raise DataError(f"{p}: no model weights (*.safetensors); save the model into it.")
     for w in weights:
