@@ -68,6 +68,12 @@ JSONL_HOSTILE: dict[str, tuple[str, Callable[[list], bytes], str]] = {
         ":2:",
     ),
     "huge_int": ("bounded", lambda rs: jsonl(rs[:1]) + b'{"id": ' + b"9" * 5000 + b"}\n", ":2:"),
+    # A 20 MB line whose string never closes.
+    "huge_line": (
+        "malformed",
+        lambda rs: jsonl(rs[:1]) + b'{"id": "' + b"a" * 20_000_000 + b"\n",
+        ":2:",
+    ),
     "missing_key": (
         "types",
         lambda rs: jsonl(rs[:1]) + jsonl([{k: v for k, v in rs[1].items() if k != "id"}]),
