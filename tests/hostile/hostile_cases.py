@@ -318,6 +318,10 @@ def _value_cases() -> list[Case]:
             ["tag-html", G, "--traces", T, "--out", "{d}/o.html", "--limit", "-1"],
             "--limit",
         ),  # fmt: skip
+        "tag-workers-huge": (
+            ["tag", T, "--out", "{d}/o.jsonl", "--workers", "100000"],
+            "--workers",
+        ),  # fmt: skip
         "tag-workers-0": (["tag", T, "--out", "{d}/o.jsonl", "--workers", "0"], "--workers"),
         "dip-missing-metric": (["dip", "{d}/table.parquet", "--metric", "nope"], "nope"),
         "dip-bad-direction": (
