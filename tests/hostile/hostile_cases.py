@@ -448,8 +448,11 @@ def all_cases() -> list[Case]:
     for kind in JSONL_HOSTILE:
         # tag and tag-html read any JSONL of texts: a record without an id is numbered.
         verbs = TYPED_TRACE_VERBS if kind == "missing_key" else TRACE_VERBS
+        if kind == "missing_nested_key":
+            verbs = ("score", "score_in_place", "table")  # the verbs that read the path
         cases += [_jsonl_case(kind, verb, "traces") for verb in verbs]
-        cases += [_jsonl_case(kind, verb, "tags") for verb in TAG_VERBS]
+        if kind != "missing_nested_key":
+            cases += [_jsonl_case(kind, verb, "tags") for verb in TAG_VERBS]
     for kind in TRACE_WRONG_TYPES:
         # tag-table reads traces from any tool: only the fields it uses are checked.
         verbs = [

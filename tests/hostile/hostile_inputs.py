@@ -74,6 +74,11 @@ JSONL_HOSTILE: dict[str, tuple[str, Callable[[list], bytes], str]] = {
         lambda rs: jsonl(rs[:1]) + b'{"id": "' + b"a" * 20_000_000 + b"\n",
         ":2:",
     ),
+    "missing_nested_key": (
+        "types",
+        lambda rs: jsonl(rs[:1]) + jsonl([{**rs[1], "checkpoint": {"step": 1}}]),
+        "'checkpoint.path'",
+    ),
     "missing_key": (
         "types",
         lambda rs: jsonl(rs[:1]) + jsonl([{k: v for k, v in rs[1].items() if k != "id"}]),

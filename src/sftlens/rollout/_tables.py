@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from sftlens.core import ConfigError, DataError, read_jsonl, write_parquet
-from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES
+from sftlens.rollout._scoring import TRACE_REQUIRED, TRACE_TYPES
 
 __all__ = ["TABLE_COLUMNS", "checkpoint_table", "pass_at_k", "write_table"]
 
@@ -88,7 +88,7 @@ def _boot_median(m: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: fl
 
 def _load(traces: Any) -> list[dict]:
     if isinstance(traces, (str, os.PathLike)):
-        return list(read_jsonl(Path(traces), required=TRACE_KEYS, types=TRACE_TYPES))
+        return list(read_jsonl(Path(traces), required=TRACE_REQUIRED, types=TRACE_TYPES))
     if hasattr(traces, "to_dict") and hasattr(traces, "columns"):
         return traces.to_dict("records")
     return list(traces)
