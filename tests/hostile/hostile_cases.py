@@ -12,153 +12,25 @@ import contextlib
 import dataclasses
 import hashlib
 import io
-import json
 import os
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
-# --------------------------------------------------------------------------- valid inputs
+from hostile_inputs import (
+    DIRECTIONS,
+    JSONL_HOSTILE,
+    TAG_WRONG_TYPES,
+    TAGS,
+    TRACE_WRONG_TYPES,
+    TRACES,
+    WEIGHTS_HOSTILE,
+    YAML_HOSTILE,
+    jsonl,
+    model_dir,
+    safetensors_bytes,
+)
 
-
-def trace(i: int, **over) -> dict:
-    rec = {
-        "id": f"m/step-{i % 2}/countdown/p{i}/0",
-        "problem_id": f"p{i}",
-        "task": "countdown",
-        "eval_set": "countdown",
-        "model": "m",
-        "checkpoint": {"path": f"ck{i % 2}", "step": i % 2, "epoch": 0.0, "tokens_seen": 0},
-        "sample_idx": 0,
-        "prompt": "Using the numbers [3, 5, 7], make 22.",
-        "answer": 22,
-        "meta": {"numbers": [3, 5, 7], "target": 22},
-        "completion": "Try 7*3 = 21. Wait, that is not 22. <answer>(7-3)*5+2</answer>",
-        "finish_reason": "stop",
-        "n_tokens": 12,
-        "sampling": {"temperature": 0.0, "seed": 0, "n": 1},
-        "score": {"correct": i % 2 == 0, "refused": False},
-    }
-    rec.update(over)
-    return rec
-
-
-def tags_record(i: int) -> dict:
-    return {
-        "id": trace(i)["id"],
-        "ruleset": "x",
-        "spans": [{"start": 14, "end": 18, "label": "backtracking", "rule": "r", "text": "Wait"}],
-        "counts": {"backtracking": 1},
-        "verbosity": {"tokens": 12.0},
-    }
-
-
-def jsonl(records) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-
-TRACES = [trace(i) for i in range(6)]
-TAGS = [tags_record(i) for i in range(6)]
-
-
-# --------------------------------------------------------------------------- hostile JSONL
-
-# name -> (cause, bytes of the file given a list of valid records, what the error must name)
-JSONL_HOSTILE: dict[str, tuple[str, Callable[[list], bytes], str]] = {
-    "malformed_last_line": ("malformed", lambda rs: jsonl(rs)[:-8], ":6:"),
-    "malformed_middle": ("malformed", lambda rs: jsonl(rs[:2]) + b"{nope\n" + jsonl(rs[2:]), ":3:"),
-    "not_an_object": ("malformed", lambda rs: jsonl(rs[:1]) + b"[1, 2]\n", ":2:"),
-    "non_utf8": ("malformed", lambda rs: jsonl(rs[:1]) + b'{"id": "\xff\xfe"}\n', ":2:"),
-    "deep_nesting": ("bounded", lambda rs: jsonl(rs[:1]) + b"[" * 100_000 + b"\n", ":2:"),
-    "deep_value": (
-        "bounded",
-        lambda rs: jsonl(rs[:1]) + b'{"id": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
-        ":2:",
-    ),
-    "huge_int": ("bounded", lambda rs: jsonl(rs[:1]) + b'{"id": ' + b"9" * 5000 + b"}\n", ":2:"),
-    "missing_key": (
-        "types",
-        lambda rs: jsonl(rs[:1]) + jsonl([{k: v for k, v in rs[1].items() if k != "id"}]),
-        "'id'",
-    ),
-}
-# Records with a field of the wrong type (for the files whose fields a verb reads).
-TRACE_WRONG_TYPES = {
-    "checkpoint_str": ("checkpoint", "ck0"),
-    "score_list": ("score", [1, 2]),
-    "sample_idx_str": ("sample_idx", "zero"),
-    "n_tokens_obj": ("n_tokens", {"a": 1}),
-    "model_list": ("model", ["m"]),
-}
-TAG_WRONG_TYPES = {
-    "counts_list": ("counts", [1]),
-    "spans_str": ("spans", "none"),
-    "verbosity_num": ("verbosity", 3),
-}
-
-
-# --------------------------------------------------------------------------- hostile YAML
-
-
-def yaml_bomb() -> str:
-    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for k in range(1, 9):
-        prev, cur = chr(ord("a") + k - 1), chr(ord("a") + k)
-        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
-
-
-YAML_HOSTILE = {
-    "alias_bomb": ("bounded", lambda key: f"{key}: &x0 [1]\n" + yaml_bomb(), "aliases"),
-    "python_tag": (
-        "malformed",
-        lambda key: f"{key}: !!python/object/apply:os.system ['id']\n",
-        ":1",
-    ),
-    "not_yaml": ("malformed", lambda key: f"{key}: [unclosed\n", ":"),
-}
-
-
-# --------------------------------------------------------------------------- hostile weights
-
-
-def safetensors_bytes(names: tuple[str, ...] = ("w",)) -> bytes:
-    header = {n: {"dtype": "F32", "shape": [4], "data_offsets": [16 * i, 16 * i + 16]}
-              for i, n in enumerate(names)}  # fmt: skip
-    raw = json.dumps(header).encode()
-    return struct.pack("<Q", len(raw)) + raw + b"\0" * (16 * len(names))
-
-
-HOOK = "blocks.0.hook_resid_post"
-DIRECTIONS = (HOOK, f"{HOOK}.norm")
-
-
-def model_dir(root: Path, weights: str) -> Path:
-    """A model folder with config.json and broken weights (`weights` names how)."""
-    d = root / "model"
-    d.mkdir()
-    (d / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    (d / "tokenizer.json").write_text("{}")
-    good = safetensors_bytes()
-    if weights == "truncated":
-        (d / "model.safetensors").write_bytes(good[:-6])
-    elif weights == "corrupt":
-        (d / "model.safetensors").write_bytes(b"\x07" * 64)
-    elif weights == "pickle_only":
-        (d / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + b"\0" * 32)
-    elif weights == "no_config":
-        (d / "config.json").unlink()
-        (d / "model.safetensors").write_bytes(good)
-    return d
-
-
-WEIGHTS_HOSTILE = {
-    "truncated": ("weights", "model.safetensors"),
-    "corrupt": ("weights", "model.safetensors"),
-    "pickle_only": ("weights", "pickle"),
-    "no_config": ("weights", "config.json"),
-}
-
+__all__ = ["DEFAULT_IDS", "TRACES", "Case", "all_cases", "check_case", "jsonl", "run_in_process"]
 
 # --------------------------------------------------------------------------- cases
 
@@ -446,6 +318,10 @@ def _value_cases() -> list[Case]:
             ["tag-html", G, "--traces", T, "--out", "{d}/o.html", "--limit", "-1"],
             "--limit",
         ),  # fmt: skip
+        "tag-workers-huge": (
+            ["tag", T, "--out", "{d}/o.jsonl", "--workers", "100000"],
+            "--workers",
+        ),  # fmt: skip
         "tag-workers-0": (["tag", T, "--out", "{d}/o.jsonl", "--workers", "0"], "--workers"),
         "dip-missing-metric": (["dip", "{d}/table.parquet", "--metric", "nope"], "nope"),
         "dip-bad-direction": (
@@ -457,6 +333,24 @@ def _value_cases() -> list[Case]:
             "--prefix-chars",
         ),  # fmt: skip
         "data-n-0": (["data", "route", "--n", "0", "--out", "{d}/o.jsonl"], "--n"),
+        "data-n-huge": (["data", "route", "--n", "100000000000", "--out", "{d}/o.jsonl"], "--n"),
+        "table-plot-unknown": (["table", T, "-o", out, "--plot", "nope"], "--plot"),
+        "run-seed-neg": (
+            ["run", "countdown_lab", "--dry-run", "--set", "seed=-1", "--out", "{d}/run"],
+            "seed",
+        ),
+        "run-temperature-neg": (
+            [
+                "run",
+                "countdown_lab",
+                "--dry-run",
+                "--set",
+                "sampling.temperature=-1",
+                "--out",
+                "{d}/run",
+            ],
+            "temperature",
+        ),
         "data-n-neg": (["data", "route", "--n", "-4", "--out", "{d}/o.jsonl"], "--n"),
         "train-lr-nan": (["train", "--set", "lr=.nan", "--out-dir", "{d}/r"], "lr"),
         "train-lr-inf": (["train", "--set", "lr=.inf", "--out-dir", "{d}/r"], "lr"),
@@ -554,8 +448,11 @@ def all_cases() -> list[Case]:
     for kind in JSONL_HOSTILE:
         # tag and tag-html read any JSONL of texts: a record without an id is numbered.
         verbs = TYPED_TRACE_VERBS if kind == "missing_key" else TRACE_VERBS
+        if kind == "missing_nested_key":
+            verbs = ("score", "score_in_place", "table")  # the verbs that read the path
         cases += [_jsonl_case(kind, verb, "traces") for verb in verbs]
-        cases += [_jsonl_case(kind, verb, "tags") for verb in TAG_VERBS]
+        if kind != "missing_nested_key":
+            cases += [_jsonl_case(kind, verb, "tags") for verb in TAG_VERBS]
     for kind in TRACE_WRONG_TYPES:
         # tag-table reads traces from any tool: only the fields it uses are checked.
         verbs = [

@@ -177,11 +177,19 @@ def check_model_dir(path: str | os.PathLike) -> None:
         if pickles:
             raise DataError(
                 f"{p}: only pickle weights ({pickles[0]}), which can run code when loaded; "
-                "convert them to safetensors (model.save_pretrained(dir)) in a trusted session."
+                "convert them to safetensors (model.save_pretrained(dir)) in a trusted environment."
             )
         raise DataError(f"{p}: no model weights (*.safetensors); save the model into it.")
     for w in weights:
         check_safetensors(w)
+
+
+def _unreachable(path: str | os.PathLike, e: OSError) -> str:
+    first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+    return (
+        f"{path}: cannot load the model ({first}); give a local model folder or an HF id that "
+        "is reachable (or cached) from this machine."
+    )
 
 
 def load_tokenizer(path: str | os.PathLike) -> Any:
@@ -214,7 +222,10 @@ def load_tokenizer(path: str | os.PathLike) -> Any:
                 "(tokenizer.save_pretrained(dir))."
             )
     else:
-        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        except OSError as e:
+            raise DataError(_unreachable(path, e)) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -249,10 +260,13 @@ def load_causal_lm(
     else:
         torch_dtype = getattr(torch, dtype)
     # Local folders load safetensors only (checked above): never a pickle.
-    model = AutoModelForCausalLM.from_pretrained(
-        str(path),
-        dtype=torch_dtype,
-        trust_remote_code=trust_remote_code,
-        use_safetensors=True if Path(path).exists() else None,
-    )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path),
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True if Path(path).exists() else None,
+        )
+    except OSError as e:
+        raise DataError(_unreachable(path, e)) from None
     return model.to(device).eval()

@@ -283,8 +283,8 @@ def read_jsonl(
 
     Args:
         path: the file.
-        required: keys every record must have; a record without one raises `DataError` naming
-            the file, line and key.
+        required: keys every record must have (``"a.b"``: key ``b`` of the object in ``a``); a
+            record without one raises `DataError` naming the file, line and key.
         allow_partial_tail: skip a malformed last line without a newline (a resumable output cut
             by a crash) instead of raising.
         types: field -> expected type(s), checked when the field is present (see
@@ -312,10 +312,11 @@ def read_jsonl(
             if not isinstance(rec, dict):
                 raise DataError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}.")
             for key in required:
-                if key not in rec:
-                    raise DataError(
-                        f"{p}:{lineno}: missing key {key!r} (has: {', '.join(sorted(rec)) or 'none'})."
-                    )
+                head, _, tail = key.partition(".")
+                node = rec.get(head) if tail else rec
+                if not isinstance(node, dict) or (tail or key) not in node:
+                    has = ", ".join(sorted(map(str, node))) if isinstance(node, dict) else "none"
+                    raise DataError(f"{p}:{lineno}: missing key {key!r} (has: {has or 'none'}).")
             if types:
                 check_types(rec, types, f"{p}:{lineno}")
             yield rec

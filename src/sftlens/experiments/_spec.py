@@ -215,6 +215,14 @@ class SamplingSpec(Config):
     batch_size: int = option(16, "prompts per generation batch")
     backend: str = option("hf", "hf | vllm")
 
+    def validate(self) -> None:
+        if self.temperature < 0:
+            raise ConfigError(f"sampling.temperature = {self.temperature}: must be >= 0.")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"sampling.top_p = {self.top_p}: must be in (0, 1].")
+        if self.batch_size < 1:
+            raise ConfigError(f"sampling.batch_size = {self.batch_size}: must be at least 1.")
+
 
 @dataclasses.dataclass
 class TagSpec(Config):
@@ -284,6 +292,8 @@ class ExperimentSpec(Config):
 
     def validate(self) -> None:
         _check_name("name", self.name)
+        if self.seed < 0:
+            raise ConfigError(f"seed = {self.seed}: use a seed of 0 or more.")
         if not self.scales:
             raise ConfigError(f"spec {self.name!r}: 'scales' is empty; give at least one preset.")
         if self.scale not in self.scales:

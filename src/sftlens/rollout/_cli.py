@@ -221,6 +221,13 @@ def table_cmd(
             f"{imported.format} records (null: {', '.join(imported.missing)}); for behaviour "
             "tables run `sftlens tag` then `sftlens tag-table`."
         )
+    unknown = [m for m in plot if m not in set(df.loc[df["step"].notna(), "metric"])]
+    if unknown:
+        # Checked before anything is written, so a typo leaves no table behind.
+        raise ConfigError(
+            f"--plot {unknown[0]!r}: no such metric with steps in {traces}; known: "
+            f"{', '.join(sorted(set(df['metric'])))}."
+        )
     write_table(df, out)
     typer.echo(f"table: {out} ({len(df)} rows)")
     for metric in plot:

@@ -9,7 +9,14 @@ from typing import Any
 from sftlens.core import DataError, read_jsonl, write_jsonl
 from sftlens.rollout._judge import RefusalJudge
 
-__all__ = ["TRACE_KEYS", "TRACE_TYPES", "problem_of_trace", "rescore_traces", "score_trace"]
+__all__ = [
+    "TRACE_KEYS",
+    "TRACE_REQUIRED",
+    "TRACE_TYPES",
+    "problem_of_trace",
+    "rescore_traces",
+    "score_trace",
+]
 
 # Keys every trace carries (the Trace contract plus what rescoring needs).
 _ID = (str, int)
@@ -50,6 +57,8 @@ TRACE_KEYS = (
     "sampling",
     "score",
 )
+# The checkpoint's path names its curve in every table.
+TRACE_REQUIRED = (*TRACE_KEYS, "checkpoint.path")
 
 
 def score_trace(
@@ -121,7 +130,7 @@ def rescore_traces(
     Writes a new traces file atomically (it may be the same path) and returns the count.
     """
     src = Path(traces_path)
-    records = list(read_jsonl(src, required=TRACE_KEYS, types=TRACE_TYPES))
+    records = list(read_jsonl(src, required=TRACE_REQUIRED, types=TRACE_TYPES))
     if not records:
         raise DataError(f"{src}: no traces to score.")
     judge = judge or RefusalJudge()

@@ -43,7 +43,7 @@ from sftlens.core import (
 from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
 from sftlens.rollout._engines import Request, make_engine, sample_seed
 from sftlens.rollout._judge import RefusalJudge
-from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES, score_trace
+from sftlens.rollout._scoring import TRACE_REQUIRED, TRACE_TYPES, score_trace
 
 __all__ = [
     "CONFIG_FILE",
@@ -158,7 +158,7 @@ def _done_keys(traces: Path, sampling: dict) -> set[tuple]:
     if not traces.exists():
         return done
     for lineno, r in enumerate(
-        read_jsonl(traces, required=TRACE_KEYS, allow_partial_tail=True, types=TRACE_TYPES), 1
+        read_jsonl(traces, required=TRACE_REQUIRED, allow_partial_tail=True, types=TRACE_TYPES), 1
     ):
         old = {k: r["sampling"].get(k) for k in _SAMPLING_IDENTITY}
         new = {k: sampling.get(k) for k in _SAMPLING_IDENTITY}

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sftlens.core import ConfigError, DataError, bootstrap_ci, read_jsonl, seeded_rng, write_parquet
-from sftlens.rollout._scoring import TRACE_KEYS, TRACE_TYPES
+from sftlens.rollout._scoring import TRACE_REQUIRED, TRACE_TYPES
 
 __all__ = ["TABLE_COLUMNS", "checkpoint_table", "pass_at_k", "write_table"]
 
@@ -72,7 +72,7 @@ def _median_of_samples(r: np.ndarray) -> np.ndarray:
 
 def _load(traces: Any) -> list[dict]:
     if isinstance(traces, (str, os.PathLike)):
-        return list(read_jsonl(Path(traces), required=TRACE_KEYS, types=TRACE_TYPES))
+        return list(read_jsonl(Path(traces), required=TRACE_REQUIRED, types=TRACE_TYPES))
     if hasattr(traces, "to_dict") and hasattr(traces, "columns"):
         return traces.to_dict("records")
     return list(traces)

@@ -31,6 +31,9 @@ DEFAULT_MIX = {
 }
 
 
+MAX_RECORDS = 10_000_000
+
+
 def chat_text(prompt: str, response: str) -> str:
     """One exchange in the toy chat format (the SFT text for toy models)."""
     return f"{USER}{prompt}\n{ASSISTANT}{response}{EOS}"
@@ -175,6 +178,12 @@ def make_data(
     knobs = dict(knobs or {})
     if n <= 0:
         raise ConfigError(f"--n {n}: must be a positive number of records.")
+    if n > MAX_RECORDS:
+        # Records are built in memory; a typo'd --n would exhaust it instead of failing.
+        raise ConfigError(
+            f"--n {n}: at most {MAX_RECORDS:,} records per file; write several files with "
+            "different --seed values."
+        )
     if task == BASE_CORPUS:
         if style is not None or split is not None:
             opt = "--style" if style is not None else "--split"

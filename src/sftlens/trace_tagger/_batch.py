@@ -142,6 +142,10 @@ def tag_file(
     src, out = check_input(in_path), Path(out_path)
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}.")
+    most = 4 * (os.cpu_count() or 1)
+    if workers > most:
+        # Each worker is a process with its own spaCy pipeline: thousands would exhaust memory.
+        raise DataError(f"--workers {workers}: at most {most} (4 per CPU core here).")
     check_output(out)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     # Validate the whole input first: a bad line fails the run before any output exists.
