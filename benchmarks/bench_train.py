@@ -1,11 +1,17 @@
 """Our trainer vs TRL's SFTTrainer: tokens/s and loss curve on the same SFT job.
 
-Same tiny model (one saved random toy-weak checkpoint, loaded by both), same Countdown `cot`
-data, same masking (loss on the completion only, eos appended), same hyperparameters (AdamW
-betas 0.9/0.999, constant LR, no warmup, clip 1.0, batch, steps, max_length, fp32, CPU).
+Same model (one saved random checkpoint of a toy-zoo size, loaded by both), same Countdown
+`cot` data, same masking (loss on the completion only, eos appended), same hyperparameters
+(AdamW betas 0.9/0.999, constant LR, no warmup, clip 1.0, batch, steps, max_length, fp32, CPU).
 Each trainer runs in its own subprocess (both build an Accelerator). The data order differs
 (each trainer shuffles with its own sampler), so losses are compared as the mean of the last
 10 steps, not step by step.
+
+Both are timed over the same span: from loading the model to the trained weights saved on disk
+(tokenizing the data and writing the final checkpoint included, for TRL `save_model`). The
+default `--model toy-weak` (0.16M parameters) mostly measures per-step Python overhead; use
+`--model toy-strong-small` (~7M) for a size where the forward and backward dominate. Rounds
+(`--rounds`) run the three trainers interleaved and report the median of paired ratios.
 
 TRL is not a dependency of sftlens. Install it only to run this benchmark:
 
@@ -13,6 +19,7 @@ TRL is not a dependency of sftlens. Install it only to run this benchmark:
 
 Usage:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train.py [--steps 60] [--batch-size 8]
+        [--model toy-strong-small] [--rounds 2]
 
 Reports wall-clock tokens/s and tokens per CPU-second (with one thread, the CPU seconds
 measure the work even on a shared machine).
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +37,7 @@ import time
 from pathlib import Path
 
 
-def prepare(work: Path, n: int, seed: int) -> None:
+def prepare(work: Path, n: int, seed: int, model_name: str) -> None:
     """The shared inputs: SFT data, a tokenizer and one random model checkpoint."""
     from sftlens.core import write_jsonl
     from sftlens.tasks import build_tokenizer, format_prompt, get_task
@@ -41,13 +49,19 @@ def prepare(work: Path, n: int, seed: int) -> None:
     tok = build_tokenizer(
         [format_prompt(None, r["prompt"], chat=False) + r["response"] for r in records], 512
     )
-    model = build_toy_model("toy-weak", tok, seed=seed)
+    model = build_toy_model(model_name, tok, seed=seed)
     model.save_pretrained(work / "model")
     tok.save_pretrained(work / "model")
 
 
 def run_ours(work: Path, args: argparse.Namespace, group_by_length: bool) -> dict:
+    # Import what train() imports lazily before the clock starts, as TRL's imports are.
+    import accelerate  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import AutoModelForCausalLM  # noqa: F401
+
     from sftlens.core import read_jsonl
+    from sftlens.tasks import build_tokenizer  # noqa: F401
     from sftlens.train import TrainConfig, train
 
     out = work / f"ours-{'grouped' if group_by_length else 'random'}"
@@ -71,7 +85,7 @@ def run_ours(work: Path, args: argparse.Namespace, group_by_length: bool) -> dic
         }
     )
     t0, c0 = time.perf_counter(), time.process_time()
-    train(cfg)
+    train(cfg)  # loads the model, tokenizes, trains, writes the final checkpoint
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     metrics = list(read_jsonl(out / "metrics.jsonl"))
     return {
@@ -90,6 +104,8 @@ def run_trl(work: Path, args: argparse.Namespace) -> dict:
     from sftlens.core import load_tokenizer, read_jsonl
     from sftlens.tasks import format_prompt
 
+    # The same span as ours: model load, data preparation, training, the final save.
+    t0, c0 = time.perf_counter(), time.process_time()
     tok = load_tokenizer(work / "model")
     rows = [
         {"prompt": format_prompt(tok, r["prompt"]), "completion": r["response"]}
@@ -127,8 +143,8 @@ def run_trl(work: Path, args: argparse.Namespace) -> dict:
         train_dataset=Dataset.from_list(rows),
         processing_class=tok,
     )
-    t0, c0 = time.perf_counter(), time.process_time()
     trainer.train()
+    trainer.save_model(str(work / "trl" / "final"))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     n_tokens = getattr(trainer.state, "num_input_tokens_seen", 0) or None
@@ -157,6 +173,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-length", type=int, default=768)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--model", default="toy-weak", help="toy zoo size (sftlens train --list-models)"
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds of the 3 trainers")
     ap.add_argument("--worker", choices=["ours-random", "ours-grouped", "trl"], default=None)
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
@@ -178,50 +198,64 @@ def main() -> None:
         print("TRL is not installed; skipping (pip install --no-deps trl to run this benchmark).")
         return
     work = Path(tempfile.mkdtemp(prefix="bench_train-"))
-    prepare(work, args.n, args.seed)
-    results = {}
-    for worker in ("ours-random", "trl", "ours-grouped"):
-        cmd = [sys.executable, __file__, "--worker", worker, "--work", str(work)]
-        cmd += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
-        cmd += [
-            "--lr",
-            str(args.lr),
-            "--max-length",
-            str(args.max_length),
-            "--seed",
-            str(args.seed),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-        if proc.returncode != 0 or not line:
-            print(f"{worker} failed:\n{proc.stderr[-3000:]}")
-            return
-        results[worker] = json.loads(line[-1][len("RESULT ") :])
-        r = results[worker]
-        print(f"{worker}: {r['wall_s']:.1f}s, {r['tokens'] / r['wall_s']:.0f} tok/s", flush=True)
+    prepare(work, args.n, args.seed, args.model)
+    trainers = ("ours-random", "trl", "ours-grouped")
+    runs: dict[str, list[dict]] = {t: [] for t in trainers}
+    for rnd in range(args.rounds):  # interleaved: load bursts hit every trainer alike
+        for worker in trainers:
+            cmd = [sys.executable, __file__, "--worker", worker, "--work", str(work)]
+            cmd += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+            cmd += ["--lr", str(args.lr), "--max-length", str(args.max_length)]
+            cmd += ["--seed", str(args.seed), "--model", args.model]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+            if proc.returncode != 0 or not line:
+                print(f"{worker} failed:\n{proc.stderr[-3000:]}")
+                return
+            r = json.loads(line[-1][len("RESULT ") :])
+            runs[worker].append(r)
+            print(
+                f"round {rnd + 1} {worker}: {r['wall_s']:.1f}s, "
+                f"{r['tokens'] / r['wall_s']:.0f} tok/s",
+                flush=True,
+            )
 
     def tail(losses: list[float]) -> float:
         return sum(losses[-10:]) / len(losses[-10:])
 
-    ref = results["trl"]
+    def tps(r: dict) -> float:
+        return r["tokens"] / r["wall_s"]
+
+    def tpc(r: dict) -> float:
+        return r["tokens"] / r["cpu_s"]
+
+    from sftlens.core import load_causal_lm
+
+    n_params = sum(p.numel() for p in load_causal_lm(work / "model").parameters())
+    ref = runs["trl"]
     print(
-        f"\n{args.steps} steps x batch {args.batch_size}, toy-weak, {args.n} Countdown cot examples"
+        f"\n{args.steps} steps x batch {args.batch_size}, {args.model} ({n_params / 1e6:.2f}M "
+        f"params), {args.n} Countdown cot examples, {args.rounds} interleaved round(s); timed "
+        "from model load to the trained weights on disk, for both"
     )
     print(
-        "| trainer | wall s | tokens/s | tokens per CPU-s | speed vs TRL (wall / CPU) | "
-        "loss (first) | loss (last-10 mean) | vs TRL |"
+        "| trainer | wall s (median) | tokens/s (median) | tokens per CPU-s (median) | "
+        "vs TRL, median of paired rounds (wall / CPU) | loss (first) | loss (last-10 mean) | "
+        "vs TRL |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    ref_tps, ref_tpc = ref["tokens"] / ref["wall_s"], ref["tokens"] / ref["cpu_s"]
-    for name, r in results.items():
-        tps, tpc = r["tokens"] / r["wall_s"], r["tokens"] / r["cpu_s"]
+    for name, rs in runs.items():
+        w = statistics.median(r["wall_s"] for r in rs)
+        pw = statistics.median(tps(r) / tps(t) for r, t in zip(rs, ref, strict=True))
+        pc = statistics.median(tpc(r) / tpc(t) for r, t in zip(rs, ref, strict=True))
+        loss = rs[0]["losses"]
         print(
-            f"| {name} | {r['wall_s']:.1f} | {tps:.0f} | {tpc:.0f} | "
-            f"{tps / ref_tps:.2f}x / {tpc / ref_tpc:.2f}x | {r['losses'][0]:.4f} | "
-            f"{tail(r['losses']):.4f} | {tail(r['losses']) / tail(ref['losses']) - 1:+.2%} |"
+            f"| {name} | {w:.1f} | {statistics.median(map(tps, rs)):.0f} | "
+            f"{statistics.median(map(tpc, rs)):.0f} | {pw:.2f}x / {pc:.2f}x | {loss[0]:.4f} | "
+            f"{tail(loss):.4f} | {tail(loss) / tail(ref[0]['losses']) - 1:+.2%} |"
         )
-    (work / "results.json").write_text(json.dumps(results))
-    curves = {k: v["losses"] for k, v in results.items()}
+    (work / "results.json").write_text(json.dumps(runs))
+    curves = {k: v[0]["losses"] for k, v in runs.items()}
     (work / "loss_curves.json").write_text(json.dumps(curves))
     print(f"\nloss curves: {work / 'loss_curves.json'}")
 
