@@ -43,7 +43,7 @@ from sftlens.core import (
 from sftlens.rollout._config import EvalSetConfig, GenerateConfig, ModelSpec
 from sftlens.rollout._engines import Request, make_engine, sample_seed
 from sftlens.rollout._judge import RefusalJudge
-from sftlens.rollout._scoring import TRACE_REQUIRED, TRACE_TYPES, score_trace
+from sftlens.rollout._scoring import TRACE_KEYS, TRACE_REQUIRED, TRACE_TYPES, score_trace
 
 __all__ = [
     "CONFIG_FILE",
