@@ -496,7 +496,11 @@ def resolve_series(
 
 
 def resolve_one(
-    ref: str | os.PathLike, *, first: bool = False, log: Callable[[str], None] | None = None
+    ref: str | os.PathLike,
+    *,
+    first: bool = False,
+    log: Callable[[str], None] | None = None,
+    fetch: bool = True,
 ) -> Checkpoint:
     """The one checkpoint `ref` names (fetched and merged, ready to load).
 
@@ -504,8 +508,10 @@ def resolve_one(
         ref: any reference `resolve_series` reads.
         first: a series is fine and its first checkpoint is meant (a base model); otherwise a
             series is an error naming its checkpoints.
+        fetch: False checks the reference without downloading or merging anything (the
+            checkpoint's path may then not be loadable yet).
     """
-    cks = resolve_series(ref, log=log).checkpoints
+    cks = resolve_series(ref, log=log, fetch=fetch).checkpoints
     if len(cks) > 1 and not first:
         names = ", ".join(c.name or c.path for c in cks[:4]) + (", ..." if len(cks) > 4 else "")
         raise DataError(

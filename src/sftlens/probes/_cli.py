@@ -139,7 +139,9 @@ def cache_cmd(
     if positions not in POSITION_SOURCES:
         raise ConfigError(f"--positions {positions!r}: use one of {', '.join(POSITION_SOURCES)}.")
     kind_list = [k for k in (kinds or "").split(",") if k]
-    # The whole input file is read first: a bad line fails before any model or shard.
+    # The reference is checked (nothing fetched), then the whole input file is read: a bad
+    # line fails before any model is loaded or shard written.
+    resolve_one(checkpoint, fetch=False)
     if data is not None:
         examples = list(read_jsonl(data, required=("id", "prompt", "response", "events")))
     if traces is not None:

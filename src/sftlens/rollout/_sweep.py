@@ -77,7 +77,7 @@ def load_eval_set(es: EvalSetConfig) -> list[dict]:
     if not es.file:
         problems = tasks.get_task(es.task).generate(es.n, es.seed, split=es.split, **es.knobs)
     else:
-        path = check_input(es.file, f"eval file (eval set {es.label!r})")
+        path = check_input(es.file, "eval file")
         problems = tasks.load_problem_file(path, es.task, fields=es.fields, seed=es.seed)
     if es.limit:
         problems = problems[: es.limit]
