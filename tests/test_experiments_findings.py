@@ -130,6 +130,33 @@ def test_probe_row_states_selectivity_not_raw_auroc():
     assert f.verdict == fnd.NOT_TESTED and "no surface baseline" in f.evidence
 
 
+def _matched(strong, weak):
+    """Matched-design selectivity rows ``(value, lo, hi)`` per model at two layers."""
+    rows = []
+    for model, (v, lo, hi) in (("strong-cot", strong), ("weak-cot", weak)):
+        for layer, shift in ((0, -0.02), (1, 0.0)):
+            rows.append(dict(model=model, step=160, layer=layer, metric="selectivity",
+                             value=v + shift, lo=lo + shift, hi=hi + shift))  # fmt: skip
+    return pd.concat([_probes(0.0, 0.0), pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_probe_row_uses_the_matched_verdict_with_its_intervals():
+    # Strong's interval clears zero and weak's does not: decodable in strong only.
+    f = _by_claim({"evals": _evals(), "probes": _matched((0.12, 0.05, 0.19), (0.01, -0.04, 0.06))},
+                  "activations")  # fmt: skip
+    assert f.verdict == fnd.SEEN
+    assert f.evidence.startswith("Procedure decodable in strong and not weak")
+    assert "strong +0.12 [+0.05, +0.19] at layer 1, step 160" in f.evidence
+    # Both intervals include zero: decodable in neither, whatever the raw AUROC.
+    f = _by_claim({"evals": _evals(), "probes": _matched((0.03, -0.01, 0.07), (0.0, -0.05, 0.05))},
+                  "activations")  # fmt: skip
+    assert f.verdict == fnd.NOT_SEEN and "decodable in neither" in f.evidence
+    # Only the weak model's clears zero: the claim is contradicted.
+    f = _by_claim({"evals": _evals(), "probes": _matched((0.0, -0.05, 0.05), (0.1, 0.04, 0.16))},
+                  "activations")  # fmt: skip
+    assert f.verdict == fnd.CONTRADICTED
+
+
 def test_findings_are_a_pure_function_of_the_tables():
     tables = {"evals": _evals(), "probes": _probes(0.2, 0.0)}
     assert fnd.findings(tables) == fnd.findings({k: v.copy() for k, v in tables.items()})

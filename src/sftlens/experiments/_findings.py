@@ -373,11 +373,43 @@ def probe_selectivity(probes: pd.DataFrame, at: str = "last") -> pd.DataFrame:
     )
 
 
+def _matched_verdict(probes: pd.DataFrame, pair: tuple[str, str]) -> tuple[str, str] | None:
+    """`sftlens.probes.procedure_verdict` on the matched design's selectivity (best layer, last
+    checkpoint, with its interval over problems) of the strong and the weak model; None when
+    the table has no matched rows for both."""
+    from sftlens.probes import procedure_verdict
+
+    if probes.empty or "lo" not in probes.columns:
+        return None
+    sel = probes[(probes["metric"] == "selectivity") & probes["value"].notna()]
+    result = {}
+    for role, model in zip(("strong", "weak"), pair, strict=True):
+        m = sel[sel["model"] == model]
+        if m.empty:
+            return None
+        m = m[m["step"] == m["step"].max()]
+        b = m.loc[m["value"].idxmax()]
+        result[role] = {
+            "selectivity": float(b["value"]),
+            "lo": float(b["lo"]),
+            "hi": float(b["hi"]),
+            "hook": f"layer {int(b['layer'])}, step {int(b['step'])}",
+        }
+    v = procedure_verdict(result)
+    return v["verdict"], v["text"]
+
+
 def probe_finding(ev: pd.DataFrame, probes: pd.DataFrame) -> Finding:
     """The dead-end probe against its surface baseline, in the strong model."""
     claim = "The strong model's activations encode dead ends beyond surface features"
     if probes.empty:
         return Finding(claim, NOT_TESTED, "Probing was not run in this experiment.")
+    pair = _strong_weak(ev) if not ev.empty else None
+    matched = _matched_verdict(probes, pair) if pair else None
+    if matched is not None:
+        key, text = matched
+        verdict = {"strong_only": SEEN, "both": SEEN, "neither": NOT_SEEN}.get(key, CONTRADICTED)
+        return Finding(claim, verdict, text[:1].upper() + text[1:], FIG_PROBE)
     sel = probe_selectivity(probes)
     if sel.empty:
         return Finding(
@@ -392,7 +424,6 @@ def probe_finding(ev: pd.DataFrame, probes: pd.DataFrame) -> Finding:
         f"{r['surface_auroc']:.2f})"
         for _, r in sel.iterrows()
     )
-    pair = _strong_weak(ev) if not ev.empty else None
     strong = sel[sel["model"] == pair[0]] if pair else sel.tail(0)
     what += f". A probe counts when it beats the surface by more than {SELECTIVITY_MIN:.2f}."
     if strong.empty:
