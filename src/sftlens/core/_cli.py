@@ -41,12 +41,16 @@ def import_cmd(
     Fields the source lacks (finish_reason, n_tokens, sampling, ...) are null, never guessed,
     and listed in OUT.manifest.json beside the detected format.
 
+    The model and step come from the records, from the file name (--step-from 'step(\\d+)'
+    on results/step400/batch_output.jsonl) or from --model/--step; an lm-eval file
+    samples_gsm8k_<date>.jsonl also gives its task.
+
     Example:
 
-      sftlens import results/step400/batch_output.jsonl --step-from 'step(\\d+)' \\
-        --model qwen-sft --out traces.jsonl
+      sftlens data countdown --n 20 --style cot --out cd.jsonl
 
-      sftlens import out/qwen/samples_gsm8k_2026-01-05T10-11-12.jsonl --out traces.jsonl
+      sftlens import cd.jsonl --text-field response --model toy --step 0 \\
+        --out traces.jsonl
     """
     from sftlens.core._io import write_json, write_jsonl
 
@@ -70,13 +74,20 @@ def checkpoints(
     Each reference is one model's series, in step order, exactly as `generate`, `refusal`,
     the probe verbs and experiment specs read it; hub ids are listed without downloading.
 
+    A reference is a run folder (sftlens, or TRL / HF Trainer / LLaMA-Factory checkpoint-N/,
+    or verl global_step_N/), a PEFT adapter, a hub id with @revision or :subfolder or a
+    pattern over either ('EleutherAI/pythia-160m@step*'), or name=path@step.
+
     Example:
 
-      sftlens checkpoints outputs/qwen3-sft          # checkpoint-N/ (+ final), from TRL
+      sftlens data base-corpus --n 300 --out base.jsonl
 
-      sftlens checkpoints 'EleutherAI/pythia-160m@step*'
+      sftlens train -s objective=pretrain -s model=toy-tiny -s data=base.jsonl \\
+        -s max_steps=4 -o run
 
-      sftlens checkpoints ckpts/global_step_100 sft=other/dir@250
+      sftlens checkpoints run
+
+      sftlens checkpoints base=run/checkpoints/step-000000@0 --json
     """
     import json
 

@@ -159,24 +159,35 @@ def compare(a: Path, b: Path) -> list[str]:
 
 
 def rebuild_bases(
-    run_dir: str | os.PathLike, out: str | os.PathLike, stream: Any = None
+    run_dir: str | os.PathLike, out: str | os.PathLike, stream: Any = None, dry_run: bool = False
 ) -> dict[str, Path]:
     """Pretrain the quickstart's toy bases from scratch and export them as shippable bases.
 
     Runs only the data, tokenizer and pretraining stages of ``countdown_lab`` at the tiny scale
     (seed 0) in `run_dir`, with shipped bases off, then writes ``out/<base>/``.
 
+    Args:
+        run_dir: run folder of the stages.
+        out: where each base is exported.
+        stream: where progress (and the plan) goes; stderr by default.
+        dry_run: print the plan of those stages and run nothing.
+
     Returns:
-        Base name -> exported folder.
+        Base name -> exported folder (empty on a dry run).
     """
+    import sys
+
     from sftlens.experiments._experiment import _meta
-    from sftlens.experiments._runner import run_stages
+    from sftlens.experiments._runner import format_plan, plan, run_stages
     from sftlens.experiments._spec import load_spec
     from sftlens.experiments._stages import build_stages
 
     run_dir, out = Path(run_dir), Path(out)
     spec = load_spec(BASES_SPEC, scale=BASES_SCALE, overrides=["shipped_bases=false"])
     stages = [s for s in build_stages(spec) if s.name.startswith(("data.", "pretrain."))]
+    if dry_run:
+        (stream or sys.stderr).write(format_plan(plan(run_dir, stages)) + "\n")
+        return {}
     run_stages(run_dir, stages, spec=spec, meta=_meta(spec), stream=stream)
     return export_run_bases(run_dir, out)
 

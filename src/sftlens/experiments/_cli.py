@@ -91,22 +91,24 @@ def bases_cmd(
         "--check",
         help="compare the rebuilt bases with the shipped ones, tensor by tensor",
     ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan; run nothing"),
 ) -> None:
     """Rebuild the toy bases the quickstart ships (countdown_lab, tiny scale, seed 0).
 
     Runs the data, tokenizer and pretraining stages with shipped bases off and writes each
     base as the package stores it (sharded safetensors, tokenizer, recipe.json). With
     --check, says whether each equals the shipped one byte for byte (expected on the machine
-    that built them, with the thread count recorded in their recipe.json).
+    that built them, with the thread count recorded in their recipe.json: run it with
+    OMP_NUM_THREADS=1). About half an hour on two cores.
 
     Example:
 
-      OMP_NUM_THREADS=1 sftlens bases --check
+      sftlens bases --check
     """
     from sftlens.core import DataError
     from sftlens.experiments._bases import compare, rebuild_bases, shipped_root
 
-    built = rebuild_bases(run_dir, out)
+    built = rebuild_bases(run_dir, out, dry_run=dry_run)
     bad = []
     for base, path in built.items():
         typer.echo(f"{base}: {path}")

@@ -120,8 +120,8 @@ def cache_cmd(
         -d cd.jsonl -o cache --layers 0,1
 
       sftlens probe cache toy/models/strong-cot/checkpoints/step-000003 \\
-        --traces toy/traces/strong-cot/traces.jsonl --tags toy/tags/strong-cot.jsonl \\
-        -o cache-traces --layers 0,1
+        --traces toy/traces/strong-cot/traces.jsonl \\
+        --tags toy/tags/strong-cot.jsonl -o cache-traces --layers 0,1
     """
     from sftlens.core import input_record, read_jsonl, read_traces, resolve_one
     from sftlens.probes._cache import cache_activations
@@ -445,11 +445,12 @@ def causal_cmd(
 
       sftlens run countdown_lab --scale micro --out toy
 
-      sftlens probe dead-end -m strong=toy/models/strong-cot -o probes --n-problems 24 --steps 3
+      sftlens probe dead-end -m strong=toy/models/strong-cot -o probes \\
+        --n-problems 24 --steps 3
 
       sftlens probe causal toy/models/strong-cot/checkpoints/step-000003 \\
-        --directions probes/strong/step-000003 --layer 0 --random 1 --n-problems 4 \\
-        --max-new-tokens 24 -o causal.parquet
+        --directions probes/strong/step-000003 --layer 0 --random 1 \\
+        --n-problems 4 --max-new-tokens 24 -o causal.parquet
     """
     from sftlens.core import parse_overrides, resolve_one
     from sftlens.probes._causal import causal_controls

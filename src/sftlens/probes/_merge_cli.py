@@ -22,9 +22,13 @@ def merge(
 
     Example:
 
-      sftlens merge out/                 # after: sftlens generate ... -o out --shard K/N
+      sftlens data countdown --n 20 --style cot --out cd.jsonl
 
-      sftlens merge tags.jsonl           # after: sftlens tag ... --out tags.jsonl --shard K/N
+      sftlens tag cd.jsonl --text-field response --out tags.jsonl --shard 1/2
+
+      sftlens tag cd.jsonl --text-field response --out tags.jsonl --shard 2/2
+
+      sftlens merge tags.jsonl
     """
     from sftlens.rollout._sweep import TRACES_FILE, merge_file_shards, merge_traces
 

@@ -145,6 +145,31 @@ def stats(file: Path = typer.Argument(..., help="A JSONL file written by sftlens
         typer.echo(f"{r['task']:<16}{r['style']:<16}{r['n']:>8}{r['mean_words']:>9.1f}  {ev}")
 
 
+def labelled(
+    file: Path = typer.Argument(..., help="SFT examples written by sftlens data (--style)."),
+    out: Path = OUT_OPT,
+) -> None:
+    """The ground truth of SFT examples as labelled traces, for tag-eval and tag-fit.
+
+    One chunk per line of each response, tagged with the ground-truth events it overlaps
+    (backtrack, verify, step), in the shape `sftlens tag-eval` and `sftlens tag-fit` read.
+
+    Example:
+
+      sftlens data countdown --n 40 --style cot --out cd.jsonl
+
+      sftlens data labelled cd.jsonl --out labels.jsonl
+
+      sftlens tag-eval labels.jsonl --map backtrack=backtracking \\
+        --map verify=verification
+    """
+    from sftlens.core import read_jsonl
+    from sftlens.tasks._labelled import labelled_traces
+
+    records = labelled_traces(read_jsonl(file, required=("id",)), where=str(file))
+    typer.echo(f"wrote {_write(records, out)} labelled traces to {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` verb group to the ``sftlens`` app."""
     data = typer.Typer(
@@ -164,4 +189,5 @@ def register(app: typer.Typer) -> None:
         data.command(name)(_task_command(name))
     data.command("base-corpus")(base_corpus)
     data.command("stats")(stats)
+    data.command("labelled")(labelled)
     app.add_typer(data, name="data")

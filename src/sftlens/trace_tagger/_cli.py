@@ -61,11 +61,18 @@ def tag(
 
       sftlens tag --text "Wait, that's not right. Let me verify: 4*6 = 24."
 
-      sftlens tag traces.jsonl --out tags.jsonl --shard 2/4   # then: sftlens merge tags.jsonl
+      sftlens tag cd.jsonl --text-field response --out part.jsonl --shard 2/4
 
-      sftlens tag traces.jsonl --calibration my-tagger.json --out tags.jsonl
+      sftlens tag cd.jsonl --text-field response --calibration default \\
+        --out fit.jsonl
 
-      sftlens tag labels.jsonl --text-field text --judge Qwen/Qwen3-8B --judge-device cuda --limit 20 --out judge.jsonl
+      sftlens data base-corpus --n 300 --out base.jsonl
+
+      sftlens train -s objective=pretrain -s model=toy-tiny -s data=base.jsonl \\
+        -s max_steps=4 -o run
+
+      sftlens tag cd.jsonl --text-field response --limit 2 \\
+        --judge run/checkpoints/step-000004 --out judge.jsonl
     """
     if judge is not None:
         if in_path is None or out is None or text is not None or calibration is not None:

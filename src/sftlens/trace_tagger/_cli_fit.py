@@ -57,11 +57,21 @@ def tag_fit_cmd(
     held-out and tuning P/R/F1 and per-trace count correlation with bootstrap intervals, the
     rules alone beside them, and a learning curve. Deterministic.
 
+    On a judge's labels map its tags, e.g. --map self_checking=verification --map
+    Backtracking=backtracking; the toy world's ground truth (`sftlens data labelled`) uses
+    backtrack and verify.
+
     Example:
 
-      sftlens tag-fit labels.jsonl --map 'self_checking=verification' --map 'Backtracking=backtracking' --out my-tagger.json
+      sftlens data countdown --n 40 --style cot --out cd.jsonl
 
-      sftlens tag traces.jsonl --calibration my-tagger.json --out tags.jsonl
+      sftlens data labelled cd.jsonl --out labels.jsonl
+
+      sftlens tag-fit labels.jsonl --map backtrack=backtracking \\
+        --map verify=verification --out my-tagger.json --n-boot 100
+
+      sftlens tag cd.jsonl --text-field response --calibration my-tagger.json \\
+        --out tags.jsonl
     """
     from sftlens.trace_tagger._fit import FitConfig, fit_calibration
     from sftlens.trace_tagger._labelled import parse_maps
@@ -107,13 +117,24 @@ def tag_eval_cmd(
     trace, and what the judge labelled each false positive instead. With --calibration the
     rules alone are scored beside the fitted tagger.
 
+    On a judge's labels map its tags (--map self_checking=verification); the toy world's
+    ground truth (`sftlens data labelled`) uses backtrack and verify.
+
     Example:
 
-      sftlens tag-eval labels.jsonl --map 'self_checking=verification' --map 'uncertainty_management=backtracking'
+      sftlens data countdown --n 40 --style cot --out cd.jsonl
 
-      sftlens tag-eval labels.jsonl --map 'Backtracking=backtracking' --calibration my-tagger.json --split held-out
+      sftlens data labelled cd.jsonl --out labels.jsonl
 
-      sftlens tag-eval labels.jsonl --map 'self_checking=verification' --tags judge.jsonl
+      sftlens tag-eval labels.jsonl --map backtrack=backtracking \\
+        --map verify=verification
+
+      sftlens tag-eval labels.jsonl --map verify=verification \\
+        --calibration default --split held-out --n-boot 100
+
+      sftlens tag cd.jsonl --text-field response --out tags.jsonl
+
+      sftlens tag-eval labels.jsonl --map verify=verification --tags tags.jsonl
     """
     from sftlens.trace_tagger._labelled import parse_maps
     from sftlens.trace_tagger._tageval import TagsFile, evaluate_labelled
