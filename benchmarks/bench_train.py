@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def run_ours(work: Path, args: argparse.Namespace, group_by_length: bool) -> dic
     from sftlens.train import TrainConfig, train
 
     out = work / f"ours-{'grouped' if group_by_length else 'random'}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run each round
     cfg = TrainConfig.from_dict(
         {
             "objective": "sft",

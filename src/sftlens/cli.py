@@ -41,6 +41,10 @@ def _tidy_help(text: str | None) -> str | None:
             paragraphs.append(para)
         else:
             paragraphs.append(" ".join(line.strip() for line in para.splitlines()))
+    if len(paragraphs) > 1:
+        # typer dedents the text after the summary as one block, ignoring its first line: an
+        # empty first line keeps "Example:" in the margin, so the examples stay indented.
+        paragraphs.insert(1, "")
     return escape("\n\n".join(paragraphs))
 
 

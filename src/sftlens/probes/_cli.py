@@ -491,8 +491,8 @@ def drift_cmd(
 
       sftlens probe drift -m strong=toy/models/strong-cot -o drift --n-problems 8
 
-      sftlens probe drift -m strong=toy/models/strong-cot -o drift2 --n-problems 8 \\
-        --set knobs.max_number=13 --set knobs.ops=+-*
+      sftlens probe drift -m strong=toy/models/strong-cot -o drift2 \\
+        --n-problems 8 --set knobs.max_number=13 --set knobs.ops=+-*
     """
     from sftlens.probes._analyses import cka_drift
     from sftlens.probes._plots import plot_drift

@@ -163,7 +163,7 @@ def score(
 
       sftlens score toy/traces/strong-cot/traces.jsonl -o scored.jsonl
 
-      sftlens score scored.jsonl -o scored.jsonl --phrase "i won't" --phrase "nope"
+      sftlens score scored.jsonl -o rescored.jsonl --phrase "i won't"
     """
     from sftlens.rollout import RefusalConfig, RefusalJudge, rescore_traces
 
