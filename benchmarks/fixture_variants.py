@@ -44,10 +44,12 @@ VARIANTS = {
 FIXTURE_LINE = re.compile(r"refusing-model fixture, seed (\d+): (.*)")
 
 
-def run_variant(name: str, tests: list[str], timeout: float) -> dict:
+def run_variant(name: str, tests: list[str], timeout: float, select: str = "") -> dict:
     env = {**os.environ, **BASE, **VARIANTS[name]}
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *tests]
+    if select:
+        cmd += ["-k", select]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(
@@ -55,7 +57,8 @@ def run_variant(name: str, tests: list[str], timeout: float) -> dict:
         )
         out, rc = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as e:
-        out, rc = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else "", -1
+        parts = [x.decode() if isinstance(x, bytes) else x or "" for x in (e.stdout, e.stderr)]
+        out, rc = "".join(parts) + "\nTIMEOUT", -1
     seconds = time.monotonic() - t0
     counts = {k: 0 for k in ("passed", "failed", "error")}
     summary = [ln for ln in out.splitlines() if " in " in ln and ("passed" in ln or "failed" in ln)]
@@ -67,6 +70,7 @@ def run_variant(name: str, tests: list[str], timeout: float) -> dict:
         "variant": name,
         "env": " ".join(f"{k}={v}" for k, v in VARIANTS[name].items()) or "(defaults)",
         "rc": rc,
+        "timed_out": rc == -1,
         **counts,
         "seconds": seconds,
         "fixture": fixture.group(2).split(";")[-1].strip() if fixture else "-",
@@ -78,24 +82,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--tests", nargs="*", default=list(FIXTURE_TESTS))
+    ap.add_argument("--select", default="", help="pytest -k expression (a quicker subset)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per variant")
     ap.add_argument(
         "--jobs", type=int, default=1, help="variants run at once (wall times then overlap)"
     )
     args = ap.parse_args()
-    print(f"tests: {' '.join(args.tests)}")
+    print(f"tests: {' '.join(args.tests)}" + (f" -k {args.select!r}" if args.select else ""))
     print(f"defaults: {' '.join(f'{k}={v}' for k, v in BASE.items())}\n")
     print("| variant | env | passed | failed | errors | wall s | refusing fixture met at |")
     print("|---|---|---|---|---|---|---|")
     rows = []
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_variant, n, args.tests, args.timeout) for n in args.only]
+        futures = [
+            pool.submit(run_variant, n, args.tests, args.timeout, args.select) for n in args.only
+        ]
         for fut in as_completed(futures):
             r = fut.result()
             rows.append(r)
             print(
                 f"| {r['variant']} | {r['env']} | {r['passed']} | {r['failed']} | {r['error']} | "
-                f"{r['seconds']:.0f} | {r['fixture']} |",
+                f"{r['seconds']:.0f}{' (timeout)' if r['timed_out'] else ''} | {r['fixture']} |",
                 flush=True,
             )
     for r in rows:
