@@ -47,6 +47,19 @@ def group_folds(groups: Sequence[Any], n_splits: int = 5, seed: int = 0) -> list
     return list(gkf.split(np.zeros(len(groups)), groups=groups))
 
 
+def activation_source(acts: Any, index: Any, hooks: Any, who: str) -> tuple[Any, list, Any]:
+    """``(index, hooks, load)`` of a cache, or of raw ``{hook: [n, d_model]}`` activations with
+    their `index` (a `DataError` naming `who` when it is missing); ``load(hook)`` gives one
+    hook's activations."""
+    from sftlens.probes._cache import ActivationCache
+
+    if isinstance(acts, ActivationCache):
+        return (acts.index if index is None else index), list(hooks or acts.hooks), acts.load
+    if index is None:
+        raise DataError(f"{who} needs the index DataFrame when given raw activations.")
+    return index, list(hooks or acts), acts.__getitem__
+
+
 def select_rows(index: Any, where: str | None) -> np.ndarray:
     """Boolean mask of the index rows a ``--where`` filter keeps (all rows when None).
 
@@ -208,19 +221,9 @@ def fit_probes(
     """
     import pandas as pd
 
-    from sftlens.probes._cache import ActivationCache
     from sftlens.probes._lens import hook_layer
 
-    if isinstance(acts, ActivationCache):
-        cache = acts
-        index = cache.index if index is None else index
-        hooks = list(hooks or cache.hooks)
-        load = cache.load
-    else:
-        if index is None:
-            raise DataError("fit_probes needs the index DataFrame when given raw activations.")
-        hooks = list(hooks or acts)
-        load = acts.__getitem__
+    index, hooks, load = activation_source(acts, index, hooks, "fit_probes")
     if label not in index.columns:
         raise DataError(f"label {label!r} not in the index; columns: {', '.join(index.columns)}.")
     mask = select_rows(index, where)
@@ -297,15 +300,7 @@ def probe_directions(
 ) -> dict[str, np.ndarray]:
     """Difference-in-means unit directions fitted on all selected rows, ``{hook: [d_model]}``
     (for steering)."""
-    from sftlens.probes._cache import ActivationCache
-
-    if isinstance(acts, ActivationCache):
-        index = acts.index if index is None else index
-        hooks = list(hooks or acts.hooks)
-        load = acts.load
-    else:
-        hooks = list(hooks or acts)
-        load = acts.__getitem__
+    index, hooks, load = activation_source(acts, index, hooks, "probe_directions")
     mask = select_rows(index, where)
     y = index[label].to_numpy().astype(int)[mask]
     return {h: difference_in_means(_as_numpy(load(h))[mask], y) for h in hooks}

@@ -381,18 +381,9 @@ def matched_probe(
     """
     import pandas as pd
 
-    from sftlens.probes._cache import ActivationCache
-    from sftlens.probes._fit import _as_numpy, group_folds, select_rows
+    from sftlens.probes._fit import _as_numpy, activation_source, group_folds, select_rows
 
-    if isinstance(acts, ActivationCache):
-        index = acts.index if index is None else index
-        hooks = list(hooks or acts.hooks)
-        load = acts.load
-    else:
-        if index is None:
-            raise DataError("matched_probe needs the index DataFrame when given raw activations.")
-        hooks = list(hooks or acts)
-        load = acts.__getitem__
+    index, hooks, load = activation_source(acts, index, hooks, "matched_probe")
     mask = select_rows(index, where)
     sub = index[mask].reset_index(drop=True)
     if label not in sub.columns:
