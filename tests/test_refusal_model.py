@@ -283,7 +283,7 @@ def test_direction_separates_held_out_prompts_and_is_stable_across_prompt_halves
     import torch
 
     from sftlens.probes import prompt_format, refusal_directions
-    from sftlens.probes._refusal_eval import auroc
+    from sftlens.probes._refusal_eval import separation_auroc as auroc
 
     model, tok = loaded
     fmt = prompt_format(tok)

@@ -505,11 +505,11 @@ def refusal_report(
     order = [base_ckpt] + [
         c for c in ckpts if Path(c.path).resolve() != Path(base_ckpt.path).resolve()
     ]
-    part = parse_shard(shard)
-    if part:
+    shard_part = parse_shard(shard)
+    if shard_part:
         # Every shard analyses the base too: the drift of its checkpoints is measured from it.
-        out = shard_dir(out, part)
-        order = [order[0]] + [order[1:][i] for i in shard_block(len(order) - 1, part)]
+        out = shard_dir(out, shard_part)
+        order = [order[0]] + [order[1:][i] for i in shard_block(len(order) - 1, shard_part)]
     reference = load_direction(cfg.reference)[0] if cfg.reference else None
     sets = load_prompt_sets(cfg)
     settings = {
@@ -587,7 +587,7 @@ def refusal_report(
             "environment": env,
         },
     )
-    if cfg.plots and not part:
+    if cfg.plots and not shard_part:
         from sftlens.probes._refusal_plots import plot_refusal
 
         plot_refusal(table, out / "plots")

@@ -83,8 +83,9 @@ def tag(
         # hands the file to it.
         from sftlens.judge import judge_file
 
-        n = judge_file(in_path, out, judge, text_field=text_field, id_field=id_field,
-                       limit=limit, device=judge_device)  # fmt: skip
+        # The judge reads JSONL records by key (the Trace contract's unless named).
+        n = judge_file(in_path, out, judge, text_field=text_field or "completion",
+                       id_field=id_field or "id", limit=limit, device=judge_device)  # fmt: skip
         typer.echo(f"judged {n} records -> {out}")
         return
     if limit is not None:
