@@ -107,13 +107,16 @@ def test_ablation_removes_the_direction_from_every_layer_input(model_tok):
     model, tok = model_tok
     fmt = prompt_format(tok)
     ids = encode(tok, fmt, PROMPTS)
-    r = torch.randn(model.config.hidden_size)
-    unit = r / r.norm()
     plain = collect_residuals(model, ids, 2, 4, tok.pad_token_id)
+    # A direction the activations really have (a random one can be nearly orthogonal to a
+    # tiny model's residuals, whatever its seed): one of the residual vectors itself.
+    r = plain.reshape(-1, plain.shape[-1])[-1].clone()
+    unit = r / r.norm()
     with directional_ablation(model, r):
         ablated = collect_residuals(model, ids, 2, 4, tok.pad_token_id)
-    assert (plain @ unit).abs().max() > 1e-2
-    assert (ablated @ unit).abs().max() < 1e-4
+    before = (plain @ unit).abs().max()
+    assert before > 1e-2
+    assert (ablated @ unit).abs().max() < 1e-4 * max(1.0, float(before))
     after = collect_residuals(model, ids, 2, 4, tok.pad_token_id)
     assert torch.equal(after, plain)  # hooks are gone
 
