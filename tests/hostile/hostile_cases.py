@@ -53,38 +53,8 @@ def _write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-# Verbs reading a traces file, and how to call them with it (companions are valid).
-def _traces_verbs(d: Path, traces: Path) -> dict[str, list[str]]:
-    tags = _write(d / "tags.jsonl", jsonl(TAGS))
-    return {
-        "score": ["score", traces, "-o", d / "out.jsonl"],
-        "score_in_place": ["score", traces, "-o", traces],
-        "table": ["table", traces, "-o", d / "out.parquet"],
-        "tag": ["tag", traces, "--out", d / "out.jsonl"],
-        "tag_table": ["tag-table", tags, "--traces", traces, "--out", d / "out.parquet"],
-        "tag_html": ["tag-html", tags, "--traces", traces, "--out", d / "out.html"],
-        "appropriateness": [
-            "probe",
-            "appropriateness",
-            "-t",
-            traces,
-            "--tags",
-            tags,
-            "-o",
-            d / "out.parquet",
-        ],
-        # The same file read as problems or as pretraining data by the verbs that take them.
-        "data_stats": ["data", "stats", traces],
-        "generate_eval": ["generate", "-m", "org/model", "-e", f"countdown@{traces}",
-                          "-o", d / "gen"],
-        "train_data": ["train", "--set", "model=toy-tiny", "--set", "objective=pretrain",
-                       "--set", "text_field=completion", "--set", f"data={traces}",
-                       "--set", "max_steps=1", "--out-dir", d / "run"],
-    }  # fmt: skip
-
-
-def _tags_verbs(d: Path, tags: Path) -> dict[str, list[str]]:
-    traces = _write(d / "traces.jsonl", jsonl(TRACES))
+def _pair_verbs(d: Path, traces: Path, tags: Path) -> dict[str, list[str]]:
+    """The verbs that read a traces file and its tags together."""
     return {
         "tag_table": ["tag-table", tags, "--traces", traces, "--out", d / "out.parquet"],
         "tag_html": ["tag-html", tags, "--traces", traces, "--out", d / "out.html"],
@@ -98,6 +68,32 @@ def _tags_verbs(d: Path, tags: Path) -> dict[str, list[str]]:
             "-o",
             d / "out.parquet",
         ],  # fmt: skip
+    }
+
+
+# Verbs reading a traces file, and how to call them with it (companions are valid).
+def _traces_verbs(d: Path, traces: Path) -> dict[str, list[str]]:
+    tags = _write(d / "tags.jsonl", jsonl(TAGS))
+    return {
+        "score": ["score", traces, "-o", d / "out.jsonl"],
+        "score_in_place": ["score", traces, "-o", traces],
+        "table": ["table", traces, "-o", d / "out.parquet"],
+        "tag": ["tag", traces, "--out", d / "out.jsonl"],
+        **_pair_verbs(d, traces, tags),
+        # The same file read as problems or as pretraining data by the verbs that take them.
+        "data_stats": ["data", "stats", traces],
+        "generate_eval": ["generate", "-m", "org/model", "-e", f"countdown@{traces}",
+                          "-o", d / "gen"],
+        "train_data": ["train", "--set", "model=toy-tiny", "--set", "objective=pretrain",
+                       "--set", "text_field=completion", "--set", f"data={traces}",
+                       "--set", "max_steps=1", "--out-dir", d / "run"],
+    }  # fmt: skip
+
+
+def _tags_verbs(d: Path, tags: Path) -> dict[str, list[str]]:
+    traces = _write(d / "traces.jsonl", jsonl(TRACES))
+    return {
+        **_pair_verbs(d, traces, tags),
     }
 
 
@@ -449,7 +445,9 @@ def all_cases() -> list[Case]:
         # tag and tag-html read any JSONL of texts: a record without an id is numbered.
         verbs = TYPED_TRACE_VERBS if kind == "missing_key" else TRACE_VERBS
         if kind == "missing_nested_key":
-            verbs = ("score", "score_in_place", "table")  # the verbs that read the path
+            # The verbs that need the path (`table` reads any tool's traces and keys a
+            # checkpoint by its step when the path is absent).
+            verbs = ("score", "score_in_place")
         cases += [_jsonl_case(kind, verb, "traces") for verb in verbs]
         if kind != "missing_nested_key":
             cases += [_jsonl_case(kind, verb, "tags") for verb in TAG_VERBS]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.core._errors import ConfigError, DataError
-from sftlens.core._io import check_types
+from sftlens.core._io import check_input, check_types
 from sftlens.core._rows import get_path, parse_path, read_rows
 
 __all__ = [
@@ -79,6 +79,11 @@ TRACE_FIELD_TYPES = {
     "sampling": (dict, _NONE),
     "score": (dict, _NONE),
 }
+
+
+# Keys a sftlens traces file must carry (the record is read as that format only when it has
+# `completion` and a `checkpoint` object; its path may be absent, the step then keys it).
+TRACE_REQUIRED = ("id",)
 
 
 def detect_trace_format(record: dict) -> str:
@@ -359,7 +364,7 @@ def read_traces(
             and field); duplicate ids.
         ConfigError: an unknown format or a malformed field path or pattern.
     """
-    p = Path(path)
+    p = check_input(path, "traces file")
     if fmt not in TRACE_FORMATS:
         raise ConfigError(f"--format {fmt!r}: use one of {', '.join(TRACE_FORMATS)}.")
     for fp in (text_field, id_field):
@@ -394,6 +399,12 @@ def read_traces(
             if file_task is None and m is not None:
                 file_task = m.group(1)
         if detected == "trace":
+            # A sftlens traces file is the Trace contract: its id is required, and every
+            # field has its type.
+            for key in TRACE_REQUIRED:
+                if key not in rec:
+                    has = ", ".join(sorted(rec)) or "none"
+                    raise DataError(f"{where}: missing key {key!r} (has: {has}).")
             check_types(rec, TRACE_FIELD_TYPES, where)
         completions = _extract(rec, where, detected, text_field)
         for j, c in enumerate(completions):
