@@ -157,6 +157,49 @@ def test_probe_row_uses_the_matched_verdict_with_its_intervals():
     assert f.verdict == fnd.CONTRADICTED
 
 
+def _compare(diff, lo, hi, verdict, strong=(0.12, 0.05, 0.19), weak=(0.01, -0.04, 0.06)):
+    """A probe.compare table (`sftlens.probes.compare_steps` columns) at steps 40 and 160."""
+    from sftlens.probes import procedure_verdict
+
+    rows = []
+    for step in (40, 160):
+        r = {"strong": dict(zip(("selectivity", "lo", "hi"), strong, strict=True)),
+             "weak": dict(zip(("selectivity", "lo", "hi"), weak, strict=True)),
+             "difference": diff, "lo": lo, "hi": hi}  # fmt: skip
+        v = procedure_verdict(r)
+        assert v["verdict"] == verdict
+        rows.append(dict(step=step, strong="strong-cot", weak="weak-cot", difference=diff,
+                         lo=lo, hi=hi, **v))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _causal(delta, lo, hi):
+    rows = []
+    for kind, alpha in (("steer", 2.0), ("ablate", None)):
+        for m in ("backtracks_per_trace", "backtrack_precision", "accuracy"):
+            rows.append(dict(model="strong-cot", step=160, layer=1, direction="probe_minus_random",
+                             intervention=kind, alpha=alpha, metric=m, value=delta, delta=delta,
+                             delta_lo=lo, delta_hi=hi, n=100))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_probe_row_reads_the_paired_comparison_and_quotes_the_causal_check():
+    # The paired table decides, even where the per-model rows would say otherwise.
+    tables = {"evals": _evals(), "probes": _matched((0.0, -0.05, 0.05), (0.0, -0.05, 0.05)),
+              "probe_compare": _compare(0.11, 0.02, 0.2, "strong_only"),
+              "causal": _causal(0.4, 0.1, 0.7)}  # fmt: skip
+    f = _by_claim(tables, "activations")
+    assert f.verdict == fnd.SEEN
+    assert f.evidence.startswith("At step 160, procedure decodable in strong and not weak")
+    assert "strong minus weak +0.11 [+0.02, +0.20]" in f.evidence
+    assert "Causal check in strong-cot" in f.evidence
+    assert "steering +2: backtracks per trace +0.40 [+0.10, +0.70]" in f.evidence
+    assert "ablating it: backtracks per trace" in f.evidence and "accuracy" not in f.evidence
+    tables["probe_compare"] = _compare(0.0, -0.1, 0.1, "neither", strong=(0.0, -0.05, 0.05))
+    f = _by_claim(tables, "activations")
+    assert f.verdict == fnd.NOT_SEEN and "(its interval includes 0)" in f.evidence
+
+
 def test_findings_are_a_pure_function_of_the_tables():
     tables = {"evals": _evals(), "probes": _probes(0.2, 0.0)}
     assert fnd.findings(tables) == fnd.findings({k: v.copy() for k, v in tables.items()})

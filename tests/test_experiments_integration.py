@@ -45,8 +45,13 @@ def test_countdown_lab_ctrl_c_then_rerun_resumes_and_writes_the_report(tmp_path)
     for d in ("data", "models/strong-cot/checkpoints", "traces", "tags", "probes", "tables"):
         assert (run / d).is_dir(), d
     md = (run / "report" / "summary.md").read_text()
-    for section in ("Accuracy and length", "Behaviours", "Dead-end probe", "Refusal", "Tagged"):
+    for section in (
+        "Accuracy and length", "Behaviours", "Dead-end probe", "Strong vs weak probe, paired",
+        "Causal check", "Refusal", "Tagged",
+    ):  # fmt: skip
         assert f"## {section}" in md
+    # The probe row reads the paired strong-minus-weak table and quotes the causal check.
+    assert "strong minus weak" in md and "Causal check in strong-cot" in md
     assert "not run" not in md
     man = read_json(run / "manifest.json")
     assert man["environment"]["packages"]["torch"] and man["seed"] == 0
@@ -55,7 +60,7 @@ def test_countdown_lab_ctrl_c_then_rerun_resumes_and_writes_the_report(tmp_path)
     out = io.StringIO()
     run_experiment("countdown_lab", run, scale="micro", stream=out)
     assert read_json(run / "manifest.json")["stages"] == after
-    assert "17 of 17 stages up to date" in out.getvalue()
+    assert "20 of 20 stages up to date" in out.getvalue()
 
 
 @pytest.mark.parametrize("name", ["cmp_data", "cmp_exposure", "cmp_schedule"])

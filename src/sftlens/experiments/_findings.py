@@ -17,7 +17,10 @@ Claims:
    one on the primary eval set while both write the same surface (length, behaviour rates).
 4. Safety degrades: the refusal rate on harmful prompts falls significantly from the base.
 5. The procedure is in the activations: the dead-end probe beats its surface baseline
-   (selectivity = probe AUROC - surface-baseline AUROC) in the strong model.
+   (selectivity = probe AUROC - surface-baseline AUROC) in the strong model. With the
+   probe.compare stage's table the verdict is its paired strong-minus-weak comparison at the
+   last checkpoint, and the causal check (steering along the direction vs random ones) is
+   quoted beside it.
 """
 
 from __future__ import annotations
@@ -399,16 +402,73 @@ def _matched_verdict(probes: pd.DataFrame, pair: tuple[str, str]) -> tuple[str, 
     return v["verdict"], v["text"]
 
 
-def probe_finding(ev: pd.DataFrame, probes: pd.DataFrame) -> Finding:
-    """The dead-end probe against its surface baseline, in the strong model."""
+def causal_sentence(causal: pd.DataFrame, model: str) -> str:
+    """What steering and ablating along `model`'s dead-end direction did beyond random
+    directions of the same norm (backtracks per trace and their precision), or ''."""
+    if causal.empty or "model" not in causal.columns:
+        return ""
+    c = causal[(causal["model"] == model) & (causal["direction"] == "probe_minus_random")]
+    c = c[c["metric"].isin(["backtracks_per_trace", "backtrack_precision"])]
+    if c.empty:
+        return ""
+    parts = []
+    for (kind, alpha), g in c.groupby(["intervention", "alpha"], dropna=False, sort=True):
+        what = "ablating it" if kind == "ablate" else f"steering {float(alpha):+g}"
+        vals = []
+        for m, words in (
+            ("backtracks_per_trace", "backtracks per trace"),
+            ("backtrack_precision", "backtrack precision"),
+        ):
+            r = g[g["metric"] == m]
+            if r.empty or pd.isna(r["delta"].iloc[0]):
+                continue
+            r = r.iloc[0]
+            ci = (
+                f" [{r['delta_lo']:+.2f}, {r['delta_hi']:+.2f}]"
+                if "delta_lo" in r and not pd.isna(r["delta_lo"])
+                else ""
+            )
+            vals.append(f"{words} {r['delta']:+.2f}{ci}")
+        if vals:
+            parts.append(f"{what}: " + ", ".join(vals))
+    if not parts:
+        return ""
+    return (
+        f" Causal check in {model} (change beyond random directions of the same norm): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _compare_verdict(compare: pd.DataFrame) -> tuple[str, str] | None:
+    """The probe.compare stage's verdict at its last step (paired strong-minus-weak interval)."""
+    if compare.empty or "verdict" not in compare.columns:
+        return None
+    r = compare.sort_values("step").iloc[-1]
+    return str(r["verdict"]), f"At step {int(r['step'])}, {r['text']}"
+
+
+def probe_finding(
+    ev: pd.DataFrame,
+    probes: pd.DataFrame,
+    compare: pd.DataFrame | None = None,
+    causal: pd.DataFrame | None = None,
+) -> Finding:
+    """The dead-end probe against its surface baseline, in the strong model; with the
+    probe.compare table, the paired strong-minus-weak difference, and the causal check."""
     claim = "The strong model's activations encode dead ends beyond surface features"
     if probes.empty:
         return Finding(claim, NOT_TESTED, "Probing was not run in this experiment.")
     pair = _strong_weak(ev) if not ev.empty else None
-    matched = _matched_verdict(probes, pair) if pair else None
+    compare = compare if compare is not None else pd.DataFrame()
+    causal = causal if causal is not None else pd.DataFrame()
+    matched = _compare_verdict(compare)
+    if matched is None and pair:
+        matched = _matched_verdict(probes, pair)
     if matched is not None:
         key, text = matched
         verdict = {"strong_only": SEEN, "both": SEEN, "neither": NOT_SEEN}.get(key, CONTRADICTED)
+        text += causal_sentence(causal, pair[0]) if pair else ""
         return Finding(claim, verdict, text[:1].upper() + text[1:], FIG_PROBE)
     sel = probe_selectivity(probes)
     if sel.empty:
@@ -442,7 +502,8 @@ def findings(
 
     Args:
         tables: ``evals``, ``dips``, ``behaviours``, ``appropriateness``, ``probes``,
-            ``refusal`` (missing or empty tables make their claims *not tested*).
+            ``probe_compare``, ``causal``, ``refusal`` (missing or empty tables make their
+            claims *not tested*).
         labels: eval name -> plain-words label.
         order: eval names in spec order; the first with accuracy is the primary eval set.
 
@@ -458,5 +519,10 @@ def findings(
         data_finding(ev, labels, primary),
         strong_weak_finding(tables, labels, primary),
         safety_finding(ev, tables.get("refusal", empty)),
-        probe_finding(ev, tables.get("probes", empty)),
+        probe_finding(
+            ev,
+            tables.get("probes", empty),
+            tables.get("probe_compare", empty),
+            tables.get("causal", empty),
+        ),
     ]

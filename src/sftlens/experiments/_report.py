@@ -7,6 +7,7 @@ with a paragraph generated from the same numbers (`sftlens.experiments._report_t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -37,6 +38,8 @@ BEHAVIOURS_TABLE = "behaviours.parquet"
 APPROPRIATENESS_TABLE = "appropriateness.parquet"
 PROBES_TABLE = "probes.parquet"
 REFUSAL_TABLE = "refusal.parquet"
+PROBE_COMPARE_TABLE = "probe_compare.parquet"
+CAUSAL_TABLE = "causal.parquet"
 EXAMPLES_FILE = "examples.jsonl"
 
 # Span label -> highlight colour in the tagged-trace section.
@@ -58,6 +61,8 @@ REPORT_COLUMNS = {
     APPROPRIATENESS_TABLE: _CURVE,
     PROBES_TABLE: (*_CURVE, "layer"),
     REFUSAL_TABLE: _CURVE,
+    PROBE_COMPARE_TABLE: ("step", "strong", "weak", "difference", "lo", "hi", "verdict", "text"),
+    CAUSAL_TABLE: ("model", "direction", "intervention", "alpha", "metric", "delta"),
 }
 
 
@@ -137,10 +142,10 @@ def _write_report_files(run_dir: Path, rep: Path) -> None:
     sections: list[tuple[str, str, list[str]]] = []  # (title, paragraph, html blocks)
 
     # Every table is read (and its columns checked) before the report folder appears.
-    ev, dips, beh, app, pr, rf = (
+    ev, dips, beh, app, pr, rf, pc, ca = (
         _table(run_dir, name)
         for name in (EVALS_TABLE, DIPS_TABLE, BEHAVIOURS_TABLE, APPROPRIATENESS_TABLE,
-                     PROBES_TABLE, REFUSAL_TABLE)
+                     PROBES_TABLE, REFUSAL_TABLE, PROBE_COMPARE_TABLE, CAUSAL_TABLE)
     )  # fmt: skip
     figs.mkdir(parents=True, exist_ok=True)
     order = man.get("eval_order") or list(labels)
@@ -189,6 +194,15 @@ def _write_report_files(run_dir: Path, rep: Path) -> None:
                 [_img(_rel(p, rep), "dead-end probe AUROC by layer and checkpoint")],
             )
         )
+        if not pc.empty:
+            sections.append(
+                (
+                    "Strong vs weak probe, paired",
+                    txt.compare_paragraph(pc),
+                    [_df_html(txt.compare_rows(pc))],
+                )
+            )
+        sections.append(("Causal check", txt.causal_paragraph(ca), _causal_blocks(ca)))
     else:
         sections.append(("Dead-end probe", "Probing was not run in this experiment.", []))
     if not rf.empty:
@@ -211,9 +225,14 @@ def _write_report_files(run_dir: Path, rep: Path) -> None:
         "behaviours": beh,
         "appropriateness": app,
         "probes": pr,
+        "probe_compare": pc,
+        "causal": ca,
         "refusal": rf,
     }
     found = fnd.findings(tables, labels, order)
+    found, shipped = _shipped_dip(found, man, figs)
+    if shipped is not None:
+        sections.insert(1, shipped)
     sbs = fnd.side_by_side(tables, fnd.primary_eval(ev, order) if not ev.empty else None)
 
     title = f"sftlens report: {man.get('name', run_dir.name)}"
@@ -289,6 +308,49 @@ def _findings_md(found: list[fnd.Finding], sbs: pd.DataFrame, rep: Path) -> list
         md += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for _, r in sbs.iterrows()]
     return [*md, ""]
+
+
+def _shipped_dip(
+    found: list[fnd.Finding], man: dict[str, Any], figs: Path
+) -> tuple[list[fnd.Finding], tuple[str, str, list[str]] | None]:
+    """When this run shows no dip, quote the spec's shipped result at another scale (its
+    curves, the detector's verdict on them, a figure), labelled as shipped."""
+    from sftlens.experiments._shipped import shipped_results
+    from sftlens.experiments._tables import dip_table
+
+    dip = found[0]
+    if dip.verdict == fnd.SEEN or not man.get("name"):
+        return found, None
+    others = [r for r in shipped_results(man["name"]) if r.scale != man.get("scale")]
+    if not others:
+        return found, None
+    res = others[0]
+    labels = res.meta.get("eval_labels", {})
+    theirs = fnd.dip_finding(res.evals, dip_table(res.evals), labels)
+    rel = f"{FIGURES_DIR}/shipped_{res.scale}_accuracy.png"
+    ev = res.evals.assign(eval_label=res.evals["eval"].map(lambda e: labels.get(e, e)))
+    plot_lines(ev, figs.parent / rel, facet="eval_label", title=f"Accuracy, {res.scale} scale "
+               "(shipped result)", ylabel="accuracy")  # fmt: skip
+    where = f"`{res.command}`" + (f", seed {res.meta['seed']}" if "seed" in res.meta else "")
+    if res.meta.get("measured"):
+        where += f", measured {res.meta['measured']}"
+    text = (
+        f"The shipped {res.scale}-scale result ({where}) says {theirs.verdict}: {theirs.evidence}"
+    )
+    found = [dataclasses.replace(dip, evidence=f"{dip.evidence} {text}", figure=rel), *found[1:]]
+    section = (
+        f"Dip and recovery at the {res.scale} scale (shipped result)",
+        f"This run cannot show the dip ({dip.evidence[:1].lower() + dip.evidence[1:]}) "
+        f"{text} These curves are not from this run: they ship with sftlens "
+        f"(configs/results/{res.name}.{res.scale}.evals.csv) and `{res.command}` reproduces them.",
+        [_img(rel, f"accuracy per checkpoint at the {res.scale} scale (shipped)")],
+    )
+    return found, section
+
+
+def _causal_blocks(ca: pd.DataFrame) -> list[str]:
+    rows = txt.causal_rows(ca)
+    return [_df_html(rows)] if not rows.empty else []
 
 
 def _src(block: str) -> str:

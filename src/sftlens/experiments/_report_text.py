@@ -304,3 +304,124 @@ def appropriateness_paragraph(df: pd.DataFrame) -> str:
     for (model, metric), c in df.groupby(["model", "metric"], sort=True):
         out.append(curve_sentence(model, _metric_words(metric), metric, c))
     return " ".join(out)
+
+
+def _with_ci(v: pd.Series, lo: pd.Series, hi: pd.Series) -> list[str]:
+    """``+0.12 [+0.03, +0.20]`` per row (AUROC points)."""
+    return [f"{a:+.2f} [{b:+.2f}, {c:+.2f}]" for a, b, c in zip(v, lo, hi, strict=True)]
+
+
+def compare_rows(pc: pd.DataFrame) -> pd.DataFrame:
+    """The probe.compare table as the report shows it: one row per checkpoint."""
+    out = pd.DataFrame({"step": pc["step"].astype(int)})
+    for k in ("strong", "weak"):
+        if f"{k}_selectivity" in pc.columns:
+            out[f"{k} ({pc[k].iloc[0]})"] = _with_ci(
+                pc[f"{k}_selectivity"], pc[f"{k}_lo"], pc[f"{k}_hi"]
+            )
+        if f"{k}_n_pos" in pc.columns:
+            out[f"{k} pairs"] = pc[f"{k}_n_pos"].astype(int)
+    out["strong - weak"] = _with_ci(pc["difference"], pc["lo"], pc["hi"])
+    out["verdict"] = pc["verdict"].map(lambda v: VERDICT_WORDS.get(v, v))
+    return out.sort_values("step").reset_index(drop=True)
+
+
+VERDICT_WORDS = {
+    "strong_only": "strong, not weak",
+    "both": "both",
+    "neither": "neither",
+    "weak_only": "weak, not strong",
+}
+
+
+def compare_paragraph(pc: pd.DataFrame) -> str:
+    """Strong minus weak matched selectivity at the last checkpoint, and how often each verdict
+    came up over the grid."""
+    pc = pc.sort_values("step")
+    last = pc.iloc[-1]
+    s = (
+        f"Both models were probed on the same problems, so their difference has a paired "
+        f"interval (bootstrap over problems). At the last checkpoint (step {int(last['step'])}): "
+        f"{last['text']}"
+    )
+    counts = pc["verdict"].map(lambda v: VERDICT_WORDS.get(v, v)).value_counts()
+    if len(pc) > 1:
+        s += " Over the grid, decodable in " + ", ".join(
+            f"{k} at {n} of {len(pc)} checkpoints" for k, n in counts.items()
+        )
+        s += "."
+    return s
+
+
+CAUSAL_METRICS = {
+    "backtracks_per_trace": "backtracks per trace",
+    "backtrack_precision": "backtrack precision",
+    "first_backtrack_tokens": "tokens before first backtrack",
+    "accuracy": "accuracy",
+}
+
+
+def causal_rows(ca: pd.DataFrame) -> pd.DataFrame:
+    """Change against the unsteered model: the probe direction, the random directions' mean,
+    and the probe minus random, per intervention and metric (95% intervals over problems)."""
+    if ca.empty:
+        return pd.DataFrame()
+    keep = ca[ca["direction"].isin(["probe", "random_mean", "probe_minus_random"])]
+    keep = keep[keep["metric"].isin(list(CAUSAL_METRICS))]
+    rows = []
+    for (model, kind, alpha, metric), g in keep.groupby(
+        ["model", "intervention", "alpha", "metric"], dropna=False, sort=True
+    ):
+        row = {
+            "model": model,
+            "intervention": "ablate" if kind == "ablate" else f"steer {float(alpha):+g}",
+            "metric": CAUSAL_METRICS[metric],
+        }
+        for d in ("probe", "random_mean", "probe_minus_random"):
+            r = g[g["direction"] == d]
+            if r.empty or pd.isna(r["delta"].iloc[0]):
+                row[d.replace("_", " ")] = ""
+                continue
+            r = r.iloc[0]
+            ci = ""
+            if "delta_lo" in r and not pd.isna(r["delta_lo"]):
+                ci = f" [{r['delta_lo']:+.2f}, {r['delta_hi']:+.2f}]"
+            row[d.replace("_", " ")] = f"{r['delta']:+.2f}{ci}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def causal_paragraph(ca: pd.DataFrame) -> str:
+    """Whether steering along the dead-end direction did more than a random direction of its
+    norm; or why there is no causal check."""
+    if ca.empty:
+        return (
+            "No causal check at this scale (the scale's causal_problems is 0; the small scale "
+            "runs it). It steers and ablates along the dead-end direction and along random "
+            "directions of the same norm: `sftlens probe causal` runs it on any checkpoint."
+        )
+    out = []
+    for model, g in ca.groupby("model", sort=True):
+        d = g[(g["direction"] == "probe_minus_random") & (g["metric"] == "backtracks_per_trace")]
+        step = int(g["step"].iloc[0]) if "step" in g.columns else None
+        layer = int(g["layer"].iloc[0]) if "layer" in g.columns else None
+        where = f" at step {step}, layer {layer}" if step is not None else ""
+        n = int(g["n"].max()) if "n" in g.columns else None
+        moved = []
+        for _, r in d.iterrows():
+            lo, hi = r.get("delta_lo"), r.get("delta_hi")
+            if lo is not None and not pd.isna(lo) and (lo > 0 or hi < 0):
+                kind = "ablating" if r["intervention"] == "ablate" else f"steering {r['alpha']:+g}"
+                moved.append(f"{kind} ({r['delta']:+.2f} [{lo:+.2f}, {hi:+.2f}])")
+        s = f"In {model}{where}" + (f", over {n} problems" if n else "") + ": "
+        if moved:
+            s += "the dead-end direction changes backtracks per trace beyond random directions "
+            s += "of its norm when " + " and ".join(moved) + "."
+        else:
+            s += (
+                "no intervention along the dead-end direction changes backtracks per trace "
+                "beyond what random directions of its norm do (every interval of the "
+                "difference includes 0)."
+            )
+        out.append(s)
+    return " ".join(out)

@@ -54,6 +54,11 @@ class Sizes(Config):
     probe_folds: int = option(
         3, "cross-validation folds of the dead-end probe (grouped by problem)"
     )
+    causal_problems: int = option(
+        0,
+        "problems of the causal check at the last checkpoint (steering along the dead-end "
+        "direction vs random directions; 0 = off)",
+    )
     refusal_prompts: int = option(16, "harmful and harmless prompts each for the refusal analysis")
     traces_shown: int = option(2, "tagged traces shown per checkpoint in the report")
     toy_suffix: str = option("", "appended to toy model names, e.g. -small for the bigger zoo pair")
@@ -61,7 +66,9 @@ class Sizes(Config):
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, int) and v < (0 if f.name == "pretrain_steps" else 1):
+            if isinstance(v, int) and v < (
+                0 if f.name in ("pretrain_steps", "causal_problems") else 1
+            ):
                 raise ConfigError(f"sizes.{f.name}: must be positive, got {getattr(self, f.name)}.")
         if self.checkpoints < 2:
             raise ConfigError("sizes.checkpoints: need at least 2 (step 0 and the last step).")

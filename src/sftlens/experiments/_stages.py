@@ -5,9 +5,12 @@ Graph (per spec)::
     data.base_corpus ─┐
     data.sft.<d> ─────┴─> data.tokenizer ─> pretrain.<model> ─> sft.<arm> ─> rollout.<arm>
                                                                   │            └─> tag.<arm>
-                                                                  ├─> probe.<arm>
+                                                                  ├─> probe.<arm> ─> causal.<arm>
                                                                   └─> refusal.<arm>
-    every rollout/tag/probe/refusal ─> tables ─> report
+    probe.<strong arm> + probe.<weak arm> ─> probe.compare
+    every rollout/tag/probe/causal/compare/refusal ─> tables ─> report
+
+The probe stages are in `sftlens.experiments._probe_stages`.
 
 Each stage's parameters hold exactly the spec values it uses (and the scale's sizes), so editing
 one arm's learning rate reruns that arm's training and what follows it, nothing else.
@@ -26,10 +29,17 @@ from sftlens.core import (
     atomic_dir,
     checkpoint_dirname,
     find_checkpoints,
+    read_json,
     read_jsonl,
     resolve_series,
     write_jsonl,
     write_parquet,
+)
+from sftlens.experiments._probe_stages import (
+    PROBES_DIR,
+    compare_stage,
+    probe_knobs,  # noqa: F401 (re-exported: the spec's probe knobs)
+    probe_stages,
 )
 from sftlens.experiments._runner import Stage, StageContext
 from sftlens.experiments._spec import ExperimentSpec
@@ -44,7 +54,6 @@ SFT_DIR = "data/sft"
 MODELS_DIR = "models"
 TRACES_DIR = "traces"
 TAGS_DIR = "tags"
-PROBES_DIR = "probes"
 TABLES_DIR = "tables"
 REPORT_DIR = "report"
 
@@ -184,6 +193,7 @@ def build_stages(spec: ExperimentSpec) -> list[Stage]:
             )
         )
         analysis_stages += _analysis_stages(spec, a, stages, source="", deps=(f"sft.{a.name}",))
+    analysis_stages += compare_stage(spec, stages)
     stages.append(
         Stage(
             "tables",
@@ -217,7 +227,10 @@ def _pretrain_cost(spec: ExperimentSpec, base: str) -> float:
     from sftlens.experiments._bases import shipped_root
 
     name = _toy_base(spec, base)
-    if spec.shipped_bases and (shipped_root() / name).is_dir():
+    # Cheap only when the shipped base was built at this scale (the recipe decides at run
+    # time; a base shipped for the tiny scale is retrained at the small one).
+    rec = shipped_root() / name / "recipe.json"
+    if spec.shipped_bases and rec.is_file() and read_json(rec).get("scale") == spec.scale:
         return 0.2
     return spec.sizes.pretrain_steps * (4.0 if "strong" in base else 1.0) / 20
 
@@ -280,26 +293,7 @@ def _analysis_stages(
             )
             analysis_stages.append(f"tag.{a.name}")
     if spec.analysis.probe:
-        stages.append(
-            Stage(
-                f"probe.{a.name}",
-                _probe,
-                deps=deps,
-                params={
-                    **common,
-                    "source": source,
-                    "task": spec.analysis.probe_task,
-                    "knobs": probe_knobs(spec),
-                    "n": sz.probe_problems,
-                    "folds": sz.probe_folds,
-                    "device": spec.device,
-                },
-                outputs=(f"{PROBES_DIR}/{a.name}/dead_end",),
-                requires=("sftlens.probes:dead_end_probe", "sftlens.probes:ProbeConfig"),
-                cost=sz.checkpoints * 0.3,
-            )
-        )
-        analysis_stages.append(f"probe.{a.name}")
+        analysis_stages += probe_stages(spec, a, stages, source, deps)
     if spec.analysis.refusal:
         stages.append(
             Stage(
@@ -577,72 +571,6 @@ def _tag(ctx: StageContext) -> None:
     table = table[keep].rename(columns={"task": "eval"})
     with atomic_dir(ctx.path(f"{PROBES_DIR}/{arm}/appropriateness")) as tmp:
         write_parquet(table, tmp / PROBE_TABLE)
-
-
-def probe_knobs(spec: ExperimentSpec) -> dict:
-    """Generation knobs of the probed problems: those of the first SFT data set of the probe
-    task, so the probe reads the kind of problem the models were trained on."""
-    for d in spec.data:
-        if d.task == spec.analysis.probe_task and not d.path:
-            return dict(d.knobs)
-    return {}
-
-
-def _probe(ctx: StageContext) -> None:
-    from sftlens.core import read_parquet
-    from sftlens.probes import MATCHED_TABLE, ProbeConfig, dead_end_probe
-
-    arm = _arm(ctx)
-    cfg = ProbeConfig(
-        n_problems=ctx.params["n"],
-        seed=_seed(ctx.spec, 4),
-        device=ctx.params["device"],
-        n_splits=ctx.params["folds"],
-        knobs=ctx.params["knobs"],
-        # The report shows step-end positions only; the pre-next positions would double the cost.
-        kinds=["step_end"],
-    )
-    # Not an atomic dir: the probe skips checkpoints it already finished, so an interrupted
-    # stage resumes per checkpoint; the normalised table is written last.
-    out = ctx.path(f"{PROBES_DIR}/{arm}/dead_end")
-    raw = dead_end_probe({arm: _series(ctx)}, out / "raw", cfg)
-    matched = out / "raw" / MATCHED_TABLE
-    matched_table = read_parquet(matched) if matched.is_file() else None
-    write_parquet(normalise_probe_table(raw, matched_table), out / PROBE_TABLE)
-
-
-def normalise_probe_table(raw: Any, matched: Any = None) -> Any:
-    """Dead-end probe rows for the report: logistic-probe AUROC and the shuffled control, and
-    with the matched design's table, the selectivity over the surface baseline.
-
-    Uses step-end positions over all steps; columns ``model, step, layer, metric, value`` (and
-    ``lo, hi`` for ``selectivity``). ``selectivity`` rows are the matched design's (the
-    unmatched one's where a checkpoint had too few states to match); ``surface_auroc`` is the
-    surface baseline on the same rows (layer -1).
-    """
-    import pandas as pd
-
-    sel = raw[(raw["position_kind"] == "step_end") & (raw["subset"] == "all_steps")]
-    sel = sel[(sel["metric"] == "auroc") & (sel["layer"] >= 0)]
-    rows = []
-    for probe, metric in (
-        ("logreg", "auroc"),
-        ("shuffled", "control_auroc"),
-        ("surface", "surface_auroc"),
-    ):
-        part = sel[sel["probe"] == probe][["model", "step", "layer", "value"]].copy()
-        part["metric"] = metric
-        rows.append(part)
-    if matched is not None and not matched.empty:
-        m = matched[matched["position_kind"] == "step_end"]
-        for (_model, _step), g in m.groupby(["model", "step"]):
-            g = g[g["design"] == ("matched" if (g["design"] == "matched").any() else "unmatched")]
-            keep = ["model", "step", "layer", "value", "lo", "hi", "design"]
-            s = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")][keep]
-            rows.append(s.assign(metric="selectivity"))
-            surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")][keep]
-            rows.append(surf.assign(metric="surface_auroc"))
-    return pd.concat(rows, ignore_index=True)
 
 
 # Refusal-report metric -> report metric.

@@ -8,6 +8,10 @@
   counts averaged over the traces of each checkpoint.
 - ``probes.parquet``, ``refusal.parquet``, ``appropriateness.parquet``: concatenated from the
   probe stages' normalised tables.
+- ``probe_compare.parquet``: strong minus weak matched selectivity per checkpoint, with its
+  paired interval and verdict (`sftlens.probes.compare_steps`).
+- ``causal.parquet``: the causal check of each arm (`sftlens.probes.causal_controls` rows plus
+  ``model, step, layer``).
 - ``examples.jsonl``: a few tagged traces per checkpoint for the report.
 """
 
@@ -22,9 +26,11 @@ from sftlens.core import read_jsonl, read_parquet, write_jsonl, write_parquet
 from sftlens.experiments._report import (
     APPROPRIATENESS_TABLE,
     BEHAVIOURS_TABLE,
+    CAUSAL_TABLE,
     DIPS_TABLE,
     EVALS_TABLE,
     EXAMPLES_FILE,
+    PROBE_COMPARE_TABLE,
     PROBES_TABLE,
     REFUSAL_TABLE,
 )
@@ -203,10 +209,15 @@ def build_tables(run_dir: Path, spec: ExperimentSpec, out: Path) -> None:
         ("dead_end", PROBES_TABLE),
         ("refusal", REFUSAL_TABLE),
         ("appropriateness", APPROPRIATENESS_TABLE),
+        ("causal", CAUSAL_TABLE),
     ):
         df = _concat(run_dir, spec, kind)
         if not df.empty:
             write_parquet(df, out / name)
+    # Strong vs weak on the same problems (the probe.compare stage), as one paired number.
+    cmp = run_dir / "probes" / "compare" / "strong_vs_weak.parquet"
+    if cmp.is_file():
+        write_parquet(read_parquet(cmp), out / PROBE_COMPARE_TABLE)
     ex = examples(run_dir, spec, spec.sizes.traces_shown)
     if ex:
         write_jsonl(out / EXAMPLES_FILE, ex)
