@@ -152,7 +152,7 @@ def fit_cmd(
     n_splits: int = typer.Option(5, help="GroupKFold folds"),
     seed: int = typer.Option(0, help="fold, shuffle, matching and bootstrap seed"),
     matched: bool = typer.Option(
-        False, "--matched", help="also probe a surface-matched balanced set (selectivity, CIs)"
+        False, "--matched", help="probe all rows and a surface-matched set (selectivity, CIs)"
     ),
     exact: str | None = typer.Option(
         None,
@@ -176,7 +176,7 @@ def fit_cmd(
 ) -> None:
     """Fit logistic and difference-in-means probes per hook with grouped CV and controls.
 
-    With --matched: the matched design instead. States of the label's two classes are paired
+    With --matched: the matched design instead of the plain fit. States of the label's two classes are paired
     on what a surface reader sees (--exact, --near); probes, a shuffled-label control and the
     surface baseline are fitted on all rows and on the pairs; selectivity (probe AUROC minus
     the better control) gets a bootstrap interval over problems. On a trace cache at
