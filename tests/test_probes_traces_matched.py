@@ -135,6 +135,8 @@ def test_too_few_positives_or_pairs_is_one_line_and_writes_nothing(bt_cache, tmp
     rc, _, err = run_cli("probe", "fit", strong, "--matched", "--label", "tag_backtracking",
                          "--exact", "token_id,sentence_kind", "-o", out)  # fmt: skip
     assert rc == 2 and "--exact 'sentence_kind': not a column" in err
+    rc, _, err = run_cli("probe", "fit", strong, "--matched", "--label", "trace_id", "-o", out)
+    assert rc == 2 and "label 'trace_id' must be 0/1 in every selected row" in err
     rc, _, err = run_cli("probe", "fit", strong, "--label", "tag_backtracking",
                          "--compare", strong, "-o", out)  # fmt: skip
     assert rc == 2 and "add --matched" in err

@@ -77,9 +77,12 @@ def matched_fit(
         ``match_near`` and ``caliper`` columns on the table and ``cache`` on the scores.
 
     Raises:
-        DataError: the label is missing or not 0/1, or fewer than `min_pairs` states of a
-            class, or fewer than `min_pairs` matched pairs (naming the counts and the fix).
+        DataError: the label or a column to match on is missing, the label is not 0/1, or
+            fewer than `min_pairs` states of a class or matched pairs (naming the counts and
+            the fix).
     """
+    import pandas as pd
+
     from sftlens.probes._cache import ActivationCache
     from sftlens.probes._fit import select_rows
     from sftlens.probes._matched import matched_probe
@@ -91,11 +94,17 @@ def matched_fit(
             f"{cache_dir}: label {label!r} is not a column of the cache index; columns: "
             f"{', '.join(index.columns)}."
         )
+    missing = [c for c in (*exact, *near) if c not in index.columns]
+    if missing:
+        raise DataError(
+            f"{cache_dir}: no column {missing[0]!r} to match on; give both caches the same kind "
+            "(`probe cache` with the same --data or --traces positions)."
+        )
     sub = index[select_rows(index, where)]
-    y = sub[label]
-    if y.isna().any() or not y.astype(float).isin([0.0, 1.0]).all():
+    y = pd.to_numeric(sub[label], errors="coerce")
+    if y.isna().any() or not y.isin([0, 1]).all():
         raise DataError(f"{cache_dir}: label {label!r} must be 0/1 in every selected row.")
-    n_pos = int(y.astype(int).sum())
+    n_pos = int(y.sum())
     n_neg, n_groups = len(sub) - n_pos, int(sub["group"].nunique())
     counts = (
         f"{cache_dir}: {label} has {n_pos} positive and {n_neg} negative states in {n_groups} "
