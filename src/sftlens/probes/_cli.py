@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sftlens.core import ConfigError, out_dir, out_file
+from sftlens.probes._fit_cli import design_line, fit_cmd
 
 probe_app = typer.Typer(
     help=(
@@ -188,46 +189,6 @@ def cache_cmd(
         )
 
 
-def fit_cmd(
-    cache_dir: Path = typer.Argument(..., help="a cache directory from `probe cache`"),
-    label: str = typer.Option("dead_end", help="label column of the index"),
-    where: str | None = typer.Option(None, help="row filter, e.g. \"position_kind == 'step_end'\""),
-    out: Path = typer.Option(
-        ..., "--out", "-o", callback=out_file, help="output table (.parquet; .csv beside)"
-    ),
-    n_splits: int = typer.Option(5, help="GroupKFold folds"),
-    seed: int = typer.Option(0, help="fold and shuffle seed"),
-) -> None:
-    """Fit logistic and difference-in-means probes per hook with grouped CV and controls.
-
-    Example:
-
-      sftlens run countdown_lab --scale micro --out toy
-
-      sftlens data countdown --n 40 --style cot --split eval --out cd.jsonl
-
-      sftlens probe cache toy/models/strong-cot/checkpoints/step-000003 \\
-        -d cd.jsonl -o cache
-
-      sftlens probe fit cache --label dead_end -o fit.parquet \\
-        --where "position_kind == 'step_end'"
-    """
-    from sftlens.core import parse_where, write_parquet, write_text
-    from sftlens.probes._cache import ActivationCache
-    from sftlens.probes._fit import fit_probes
-
-    if n_splits < 2:
-        raise ConfigError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds.")
-    if where:
-        parse_where(where)  # a filter outside the grammar fails before the cache is read
-    cache = ActivationCache(cache_dir)
-    table = fit_probes(cache, label=label, where=where, n_splits=n_splits, seed=seed)
-    write_parquet(table, out)
-    write_text(out.with_suffix(".csv"), table.to_csv(index=False))
-    best = table[(table["probe"] == "logreg") & (table["metric"] == "auroc")]
-    typer.echo(best[["hook", "value"]].to_string(index=False))
-
-
 def dead_end_cmd(
     model: list[str] = typer.Option(
         [], "--model", "-m", help="NAME=RUN_DIR, checkpoint series or hub id (repeatable)"
@@ -286,20 +247,10 @@ def _echo_matched(out: Path) -> None:
         return
     mt = pd.read_parquet(out / MATCHED_TABLE)
     mt = mt[mt["position_kind"] == mt["position_kind"].iloc[0]]
-    lines = []
-    for (model, step, design), g in mt.groupby(["model", "step", "design"], sort=True):
-        sel = g[(g["probe"] == "logreg") & (g["metric"] == "selectivity")]
-        surf = g[(g["probe"] == "surface") & (g["metric"] == "auroc")]
-        if sel.empty or surf.empty or sel["value"].isna().all():
-            # Too few matched states at this checkpoint for a selectivity to exist.
-            lines.append(f"{model} step {step} {design}: too few matched states for a probe")
-            continue
-        b = sel.loc[sel["value"].idxmax()]
-        lines.append(
-            f"{model} step {step} {design}: {int(b['n'])} states, {int(b['n_pairs'])} pairs; "
-            f"surface AUROC {surf['value'].iloc[0]:.3f}; best selectivity {b['value']:+.3f} "
-            f"[{b['lo']:+.3f}, {b['hi']:+.3f}] at layer {int(b['layer'])}"
-        )
+    lines = [
+        design_line(f"{model} step {step} {design}", g)
+        for (model, step, design), g in mt.groupby(["model", "step", "design"], sort=True)
+    ]
     typer.echo("\n".join(lines))
     if (out / COMPARISON_TABLE).is_file():
         for _, r in pd.read_parquet(out / COMPARISON_TABLE).iterrows():
