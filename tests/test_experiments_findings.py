@@ -294,3 +294,43 @@ def test_every_verdict_has_a_colour(verdict):
     from sftlens.experiments._report import VERDICT_COLOURS
 
     assert verdict in VERDICT_COLOURS
+
+
+def _zero_run(tmp_path, scale):
+    """A countdown_lab run folder whose accuracy curves sit at 0% (no curve can dip)."""
+    from sftlens.core import write_json, write_parquet
+
+    ev = _evals(strong_end=0.0, weak_end=0.0)
+    ev.loc[ev["metric"] == "accuracy", ["value", "ci_low", "ci_high"]] = 0.0
+    write_parquet(ev, tmp_path / "tables" / "evals.parquet")
+    write_json(tmp_path / "manifest.json", {"name": "countdown_lab", "scale": scale, "stages": {},
+               "eval_order": ["in_domain", "harmful"]})  # fmt: skip
+    return write_report(tmp_path)
+
+
+def test_a_run_without_a_dip_quotes_the_shipped_small_scale_curves(tmp_path):
+    from sftlens.experiments._shipped import shipped_results
+    from sftlens.experiments._tables import dip_table
+
+    shipped = {r.scale: r for r in shipped_results("countdown_lab")}
+    assert "small" in shipped, "the small scale's result table ships with the package"
+    small = shipped["small"]
+    assert small.meta["command"] == "sftlens run countdown_lab --scale small"
+    theirs = fnd.dip_finding(small.evals, dip_table(small.evals), {})
+
+    index = _zero_run(tmp_path / "tiny", "tiny")
+    p = _Tables()
+    p.feed(index.read_text())
+    dip_row = p.rows[1]
+    assert dip_row[1] == fnd.NOT_SEEN  # this run's own verdict is unchanged
+    assert "The shipped small-scale result (`sftlens run countdown_lab --scale small`" in dip_row[2]
+    ev_text = theirs.evidence[:1].lower() + theirs.evidence[1:]
+    assert f"says {theirs.verdict}: {ev_text}" in dip_row[2]
+    assert p.links[1] == ["figures/shipped_small_accuracy.png"]
+    assert (index.parent / "figures" / "shipped_small_accuracy.png").is_file()
+    md = (index.parent / "summary.md").read_text()
+    assert "## Dip and recovery at the small scale (shipped result)" in md
+
+    # A run at the shipped scale answers for itself.
+    index = _zero_run(tmp_path / "small", "small")
+    assert "shipped" not in (index.parent / "summary.md").read_text()

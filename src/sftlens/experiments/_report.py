@@ -334,9 +334,8 @@ def _shipped_dip(
     where = f"`{res.command}`" + (f", seed {res.meta['seed']}" if "seed" in res.meta else "")
     if res.meta.get("measured"):
         where += f", measured {res.meta['measured']}"
-    text = (
-        f"The shipped {res.scale}-scale result ({where}) says {theirs.verdict}: {theirs.evidence}"
-    )
+    ev_text = theirs.evidence[:1].lower() + theirs.evidence[1:]
+    text = f"The shipped {res.scale}-scale result ({where}) says {theirs.verdict}: {ev_text}"
     found = [dataclasses.replace(dip, evidence=f"{dip.evidence} {text}", figure=rel), *found[1:]]
     section = (
         f"Dip and recovery at the {res.scale} scale (shipped result)",
