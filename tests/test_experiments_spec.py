@@ -183,3 +183,27 @@ def test_dry_run_cli_prints_the_plan(run_cli, tmp_path):
 def test_cli_bad_scale_is_one_line_exit_2(run_cli):
     rc, out, err = run_cli("run", "countdown_lab", "--scale", "huge", "--dry-run")
     assert rc == 2 and err.startswith("error:") and "huge" in err and len(err.splitlines()) == 1
+
+
+def test_more_eval_problems_than_a_set_has_fails_before_any_stage(run_cli, tmp_path):
+    # A generated eval set is a finite pool (Countdown's 3-number eval split has 559 problems):
+    # asking for more is caught by the dry run and by a real run before its first stage, not
+    # hours later at sampling time.
+    args = ("run", "cmp_data", "--scale", "micro", "--out", tmp_path / "r")
+    rc, out, err = run_cli(*args, "--set", "scales.micro.eval_problems=600", "--dry-run")
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: evals.in_domain: found only 559 of 600") and "max_problems" in err
+    rc, out, err = run_cli(*args, "--set", "scales.micro.eval_problems=600")
+    assert rc == 2 and "evals.in_domain" in err and not (tmp_path / "r").exists()
+
+
+def test_max_problems_caps_a_finite_eval_set_at_every_scale():
+    # The lab's harmful prompts are capped at their pool (192), so the full scale's 500 fits.
+    for name in ("countdown_lab", "qwen3_math"):
+        spec = load_spec(name, scale="full")
+        harmful = next(e for e in spec.evals if e.task == "harmful")
+        assert harmful.n_problems(spec.sizes.eval_problems) == 192
+    lab = load_spec("countdown_lab", scale="full")
+    from sftlens.experiments._experiment import _check_eval_sizes
+
+    _check_eval_sizes(lab)  # raises when a set cannot give its problems

@@ -131,7 +131,27 @@ def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
     for arm in spec.arms:
         if arm.external:
             resolve_series(arm.checkpoints, fetch=False)
+    _check_eval_sizes(spec)
     return missing
+
+
+def _check_eval_sizes(spec: ExperimentSpec) -> None:
+    """Every generated eval set can give the scale's ``eval_problems`` distinct problems (a
+    finite pool such as the held-out harmful prompts would otherwise fail at sampling time)."""
+    from sftlens.tasks import get_task
+
+    for i, e in enumerate(spec.evals):
+        if e.path:
+            continue
+        n = e.n_problems(spec.sizes.eval_problems)
+        try:
+            # The rollout stage's seed for this eval set (`_stages._rollout`).
+            get_task(e.task).generate(n, spec.seed * 1000 + 100 + i, split=e.split, **e.knobs)
+        except SftlensError as err:
+            raise ConfigError(
+                f"evals.{e.name}: {err} Lower scales.{spec.scale}.eval_problems (now "
+                f"{spec.sizes.eval_problems}) or set evals.{e.name}.max_problems."
+            ) from None
 
 
 def _quiet_libraries() -> None:

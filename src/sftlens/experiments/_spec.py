@@ -201,14 +201,24 @@ class EvalSpec(Config):
     )
     size: int = option(0, "problems drawn from the file (seeded); 0 = the scale's eval_problems")
     knobs: dict[str, Any] = option(help="task generation knobs, e.g. n_numbers: 5", factory=dict)
+    max_problems: int = option(
+        0,
+        "at most this many problems, whatever the scale asks (a finite pool such as the "
+        "toy world's 192 held-out harmful prompts); 0 = no cap",
+    )
     label: str = option("", "plain-words name for the report (default: name)")
+
+    def n_problems(self, scale_n: int) -> int:
+        """Problems this set is sampled on at a scale asking for `scale_n`."""
+        return min(scale_n, self.max_problems) if self.max_problems else scale_n
 
     def validate(self) -> None:
         _check_name("evals", self.name)
         if not self.path:
             _check_task(f"evals.{self.name}.task", self.task)
-        if self.size < 0:
-            raise ConfigError(f"evals.{self.name}.size: must be >= 0 (0 = the scale's).")
+        if self.size < 0 or self.max_problems < 0:
+            key = "size" if self.size < 0 else "max_problems"
+            raise ConfigError(f"evals.{self.name}.{key}: must be >= 0 (0 = the scale's).")
         if (self.fields or self.size) and not self.path:
             raise ConfigError(f"evals.{self.name}: fields and size apply to a `path`; add one.")
 

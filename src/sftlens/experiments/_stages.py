@@ -254,7 +254,11 @@ def _analysis_stages(
                     "source": source,
                     # fields/size only when set: runs made before they existed stay valid.
                     "evals": [
-                        {k: v for k, v in e.to_dict().items() if v or k not in ("fields", "size")}
+                        {
+                            k: v
+                            for k, v in e.to_dict().items()
+                            if v or k not in ("fields", "size", "max_problems")
+                        }
                         for e in spec.evals
                     ],
                     "sampling": spec.sampling.to_dict(),
@@ -493,7 +497,7 @@ def _rollout(ctx: StageContext) -> None:
             {
                 "name": e["name"],
                 "task": e["task"],
-                "n": p["n"],
+                "n": min(p["n"], e.get("max_problems") or p["n"]),
                 "seed": _seed(ctx.spec, 100 + i),
                 "split": e["split"],
                 "knobs": e["knobs"],
