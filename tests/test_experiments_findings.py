@@ -168,8 +168,10 @@ def _compare(diff, lo, hi, verdict, strong=(0.12, 0.05, 0.19), weak=(0.01, -0.04
              "difference": diff, "lo": lo, "hi": hi}  # fmt: skip
         v = procedure_verdict(r)
         assert v["verdict"] == verdict
+        per = {f"{k}_{c}": x for k, t in (("strong", strong), ("weak", weak))
+               for c, x in zip(("selectivity", "lo", "hi"), t, strict=True)}  # fmt: skip
         rows.append(dict(step=step, strong="strong-cot", weak="weak-cot", difference=diff,
-                         lo=lo, hi=hi, **v))  # fmt: skip
+                         lo=lo, hi=hi, **per, **v))  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -195,6 +197,10 @@ def test_probe_row_reads_the_paired_comparison_and_quotes_the_causal_check():
     assert "Causal check in strong-cot" in f.evidence
     assert "steering +2: backtracks per trace +0.40 [+0.10, +0.70]" in f.evidence
     assert "ablating it: backtracks per trace" in f.evidence and "accuracy" not in f.evidence
+    # The side-by-side table quotes the matched selectivities, with their intervals.
+    sbs = fnd.side_by_side(tables, "in_domain")
+    row = sbs[sbs["quantity"] == "dead-end probe selectivity (matched)"].iloc[0]
+    assert row["strong-cot"] == "+0.12 [+0.05, +0.19]" and row["weak-cot"] == "+0.01 [-0.04, +0.06]"
     tables["probe_compare"] = _compare(0.0, -0.1, 0.1, "neither", strong=(0.0, -0.05, 0.05))
     f = _by_claim(tables, "activations")
     assert f.verdict == fnd.NOT_SEEN and "(its interval includes 0)" in f.evidence
@@ -316,7 +322,7 @@ def test_a_run_without_a_dip_quotes_the_shipped_small_scale_curves(tmp_path):
     assert "small" in shipped, "the small scale's result table ships with the package"
     small = shipped["small"]
     assert small.meta["command"] == "sftlens run countdown_lab --scale small"
-    theirs = fnd.dip_finding(small.evals, dip_table(small.evals), {})
+    theirs = fnd.dip_finding(small.evals, dip_table(small.evals), small.meta["eval_labels"])
 
     index = _zero_run(tmp_path / "tiny", "tiny")
     p = _Tables()

@@ -277,8 +277,20 @@ def side_by_side(tables: Mapping[str, pd.DataFrame], primary: str | None) -> pd.
         ("backtrack_precision", "backtracks from a real dead end"),
     ):
         add(words, "correctness", {m: at_last(app, m, metric, pct) for m in pair})
+    cmp = tables.get("probe_compare", pd.DataFrame())
     sel = probe_selectivity(tables.get("probes", pd.DataFrame()))
-    if not sel.empty:
+    if not cmp.empty and "strong_selectivity" in cmp.columns:
+        # The paired comparison on the surface-matched set: each model's best layer, interval.
+        r = cmp.sort_values("step").iloc[-1]
+        add(
+            "dead-end probe selectivity (matched)",
+            "activations",
+            {
+                m: f"{r[f'{k}_selectivity']:+.2f} [{r[f'{k}_lo']:+.2f}, {r[f'{k}_hi']:+.2f}]"
+                for m, k in zip(pair, ("strong", "weak"), strict=True)
+            },
+        )
+    elif not sel.empty:
         add(
             "dead-end probe selectivity",
             "activations",
