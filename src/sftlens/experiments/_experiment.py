@@ -138,6 +138,7 @@ def check_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
 def _check_eval_sizes(spec: ExperimentSpec) -> None:
     """Every generated eval set can give the scale's ``eval_problems`` distinct problems (a
     finite pool such as the held-out harmful prompts would otherwise fail at sampling time)."""
+    from sftlens.experiments._stage_helpers import stage_seed
     from sftlens.tasks import get_task
 
     for i, e in enumerate(spec.evals):
@@ -146,7 +147,7 @@ def _check_eval_sizes(spec: ExperimentSpec) -> None:
         n = e.n_problems(spec.sizes.eval_problems)
         try:
             # The rollout stage's seed for this eval set (`_stages._rollout`).
-            get_task(e.task).generate(n, spec.seed * 1000 + 100 + i, split=e.split, **e.knobs)
+            get_task(e.task).generate(n, stage_seed(spec, 100 + i), split=e.split, **e.knobs)
         except SftlensError as err:
             raise ConfigError(
                 f"evals.{e.name}: {err} Lower scales.{spec.scale}.eval_problems (now "

@@ -21,6 +21,9 @@ from typing import Any
 from sftlens.core import DataError, atomic_dir, resolve_series, write_parquet
 from sftlens.experiments._runner import Stage, StageContext
 from sftlens.experiments._spec import ExperimentSpec
+from sftlens.experiments._stage_helpers import stage_arm as _arm
+from sftlens.experiments._stage_helpers import stage_seed as _seed
+from sftlens.experiments._stage_helpers import stage_series as _series
 from sftlens.experiments._tables import PROBE_TABLE
 
 STAGES_VERSION = 1
@@ -32,19 +35,6 @@ CAUSAL = "causal"
 # directions of the same norm, and ablation of each direction.
 CAUSAL_ALPHAS = (-2.0, 2.0)
 CAUSAL_RANDOM = 4
-
-
-def _arm(ctx: StageContext) -> str:
-    return ctx.stage.name.split(".", 1)[1]
-
-
-def _series(ctx: StageContext) -> str:
-    """What an arm's analyses read: its trained grid, or the external series it names."""
-    return ctx.params.get("source") or str(ctx.run_dir / "models" / _arm(ctx))
-
-
-def _seed(spec: ExperimentSpec, offset: int) -> int:
-    return spec.seed * 1000 + offset
 
 
 def strong_weak_arms(spec: ExperimentSpec) -> tuple[str, str] | None:

@@ -43,6 +43,10 @@ from sftlens.experiments._probe_stages import (
 )
 from sftlens.experiments._runner import Stage, StageContext
 from sftlens.experiments._spec import ExperimentSpec
+from sftlens.experiments._stage_helpers import MODELS_DIR
+from sftlens.experiments._stage_helpers import stage_arm as _arm
+from sftlens.experiments._stage_helpers import stage_seed as _seed
+from sftlens.experiments._stage_helpers import stage_series as _series
 from sftlens.experiments._tables import PROBE_TABLE
 
 # Bumped when a stage's behaviour changes, so old outputs are not reused.
@@ -51,7 +55,6 @@ STAGES_VERSION = 1
 BASE_CORPUS = "data/base_corpus.jsonl"
 TOKENIZER_DIR = "data/tokenizer"
 SFT_DIR = "data/sft"
-MODELS_DIR = "models"
 TRACES_DIR = "traces"
 TAGS_DIR = "tags"
 TABLES_DIR = "tables"
@@ -71,10 +74,6 @@ def log_grid(total: int, n: int) -> list[int]:
     for i in range(n - 1):
         pts.add(int(round(total ** (i / (n - 2)))))
     return sorted(pts)
-
-
-def _seed(spec: ExperimentSpec, offset: int) -> int:
-    return spec.seed * 1000 + offset
 
 
 def _toy_base(spec: ExperimentSpec, base: str) -> str:
@@ -474,15 +473,6 @@ def _sft(ctx: StageContext) -> None:
 
 
 # --------------------------------------------------------------------------- sampling, tagging
-
-
-def _arm(ctx: StageContext) -> str:
-    return ctx.stage.name.split(".", 1)[1]
-
-
-def _series(ctx: StageContext) -> str:
-    """What an arm's analyses read: its trained grid, or the external series it names."""
-    return ctx.params.get("source") or str(ctx.run_dir / MODELS_DIR / _arm(ctx))
 
 
 def _rollout(ctx: StageContext) -> None:
