@@ -35,6 +35,7 @@ CAUSAL = "causal"
 # directions of the same norm, and ablation of each direction.
 CAUSAL_ALPHAS = (-2.0, 2.0)
 CAUSAL_RANDOM = 4
+CAUSAL_BATCH = 100
 
 
 def strong_weak_arms(spec: ExperimentSpec) -> tuple[str, str] | None:
@@ -254,5 +255,8 @@ def _causal(ctx: StageContext) -> None:
             ck[-1].path, directions, layer, ctx.params["alphas"], n_random=ctx.params["random"],
             problems=problems, seed=_seed(ctx.spec, 7), max_new_tokens=ctx.params["max_new_tokens"],
             device=ctx.params["device"], out=tmp / "raw.parquet",
+            # One batch per pass where it fits: a batch costs its longest completion, and
+            # steered models often run to the token limit.
+            batch_size=min(len(problems), CAUSAL_BATCH),
         )  # fmt: skip
         write_parquet(t.assign(model=arm, step=step, layer=layer), tmp / PROBE_TABLE)
