@@ -340,3 +340,19 @@ def test_a_run_without_a_dip_quotes_the_shipped_small_scale_curves(tmp_path):
     # A run at the shipped scale answers for itself.
     index = _zero_run(tmp_path / "small", "small")
     assert "shipped" not in (index.parent / "summary.md").read_text()
+
+
+def test_dip_row_names_the_curves_that_do_not_come_back():
+    from sftlens.experiments._tables import dip_table
+
+    rows = _acc("strong-cot", "toy-strong", "cot", [0.2, 0.0, 0.1, 0.4])
+    rows += _acc("strong-cot", "toy-strong", "cot", [0.2, 0.0, 0.0, 0.0], ev="cross_domain")
+    ev = pd.DataFrame(rows)
+    f = fnd.dip_finding(ev, dip_table(ev), {"cross_domain": "cross-domain route-finding"})
+    assert f.verdict == fnd.SEEN
+    assert f.evidence.startswith("Dip, then recovery: strong-cot on in_domain: 20% [15, 25]")
+    assert (
+        "Dip without recovery: strong-cot on cross-domain route-finding: 20% [15, 25] at step 0"
+        in (f.evidence)
+    )
+    assert "0% [0, 5] at step 160." in f.evidence

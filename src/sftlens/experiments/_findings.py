@@ -10,7 +10,8 @@ the other way, and *not seen at this scale* when they overlap. A claim the run h
 Claims:
 
 1. Dip and recovery: an accuracy curve falls significantly below its base, then comes back
-   (the dip detector's verdict, `sftlens.rollout.detect_dip`).
+   (the dip detector's verdict, `sftlens.rollout.detect_dip`); curves that dip and do not come
+   back (e.g. cross-domain ones) are named beside it.
 2. Data quality: at the last checkpoint, verified long CoT (`cot`) beats answer-only (`nocot`)
    and low-quality (`lowq`) data on the primary eval set.
 3. Strong internalises, weak imitates: at the last checkpoint the strong base beats the weak
@@ -108,7 +109,7 @@ def _label(labels: Mapping[str, str], name: str) -> str:
 
 def dip_finding(ev: pd.DataFrame, dips: pd.DataFrame, labels: Mapping[str, str]) -> Finding:
     """Claim 1: a significant dip below the base, then recovery, on some accuracy curve."""
-    claim = "Cross-domain gains follow a dip and recovery"
+    claim = "Gains follow a dip and recovery"
     acc = ev[ev["metric"] == "accuracy"] if not ev.empty else ev
     if acc.empty:
         return Finding(claim, NOT_TESTED, "No accuracy curves in this run.", None)
@@ -127,12 +128,20 @@ def dip_finding(ev: pd.DataFrame, dips: pd.DataFrame, labels: Mapping[str, str])
         )
 
     if not found.empty:
-        rec = found[found["recovered"].fillna(False).astype(bool)]
+        ok = found["recovered"].fillna(False).astype(bool)
+        rec = found[ok]
         if not rec.empty:
             shown = [describe(r) for _, r in rec.head(2).iterrows()]
-            return Finding(
-                claim, SEEN, "Dip, then recovery: " + "; ".join(shown) + ".", FIG_ACCURACY
-            )
+            text = "Dip, then recovery: " + "; ".join(shown) + "."
+            # Which curves did not come back matters as much (e.g. the cross-domain one).
+            lost = found[~ok]
+            if not lost.empty:
+                text += (
+                    " Dip without recovery: "
+                    + "; ".join(describe(r) for _, r in lost.head(2).iterrows())
+                    + "."
+                )
+            return Finding(claim, SEEN, text, FIG_ACCURACY)
         shown = [describe(r) for _, r in found.head(2).iterrows()]
         return Finding(
             claim,
