@@ -104,6 +104,12 @@ def test_bootstrap_is_seeded_and_resamples_problems(tmp_path):
     acc = a.set_index("metric").loc["accuracy"]
     # 50 problems, p = 0.5 with 4 samples each: the 95% CI is about +-0.09.
     assert 0.05 < acc["ci_high"] - acc["ci_low"] < 0.2
+    # The same run moved to another folder: same intervals (the seed follows the step).
+    moved = [
+        {**t, "checkpoint": {**t["checkpoint"], "path": "/elsewhere" + t["checkpoint"]["path"]}}
+        for t in traces
+    ]
+    pd.testing.assert_frame_equal(a[cols], checkpoint_table(moved, seed=1)[cols])
     write_table(a, tmp_path / "t.parquet")
     back = read_parquet(tmp_path / "t.parquet")
     assert back.attrs["refusal_judge"][0]["phrases"] == ["no"]

@@ -138,7 +138,10 @@ def checkpoint_table(
             ks,
             n_boot,
             ci,
-            (seed, model, path, task) if path is not None else (seed, model, ck_key, task),
+            # Keyed by step, not by path: the same run in another folder gives the same CIs.
+            (seed, model, ck.get("step"), task)
+            if ck.get("step") is not None
+            else (seed, model, path, task),
         ):
             rows.append(
                 {
