@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -227,16 +227,24 @@ def data_finding(ev: pd.DataFrame, labels: Mapping[str, str], primary: str | Non
     return Finding(claim, NOT_SEEN, what + " The intervals overlap.", FIG_ACCURACY)
 
 
-def _strong_weak(ev: pd.DataFrame) -> tuple[str, str] | None:
-    """(strong arm, weak arm) trained on the same data, preferring the reference data."""
-    arms = ev[["model", "base", "data"]].drop_duplicates()
-    for data in [REFERENCE_DATA, *sorted(set(arms["data"]) - {REFERENCE_DATA})]:
-        sub = arms[arms["data"] == data]
-        strong = sub[sub["base"].str.contains("strong")]["model"].tolist()
-        weak = sub[sub["base"].str.contains("weak")]["model"].tolist()
+def strong_weak_pair(arms: Iterable[tuple[str, str, str]]) -> tuple[str, str] | None:
+    """(strong arm, weak arm) trained on the same data, preferring the reference data.
+
+    Args:
+        arms: ``(arm, base, data)`` triples; the base's name says which is strong or weak.
+    """
+    arms = list(dict.fromkeys(arms))
+    datas = {d for _, _, d in arms}
+    for data in [REFERENCE_DATA, *sorted(datas - {REFERENCE_DATA})]:
+        strong = [a for a, b, d in arms if d == data and "strong" in b]
+        weak = [a for a, b, d in arms if d == data and "weak" in b]
         if strong and weak:
             return strong[0], weak[0]
     return None
+
+
+def _strong_weak(ev: pd.DataFrame) -> tuple[str, str] | None:
+    return strong_weak_pair(ev[["model", "base", "data"]].itertuples(index=False, name=None))
 
 
 def side_by_side(tables: Mapping[str, pd.DataFrame], primary: str | None) -> pd.DataFrame:
@@ -426,32 +434,23 @@ def _matched_verdict(probes: pd.DataFrame, pair: tuple[str, str]) -> tuple[str, 
 def causal_sentence(causal: pd.DataFrame, model: str) -> str:
     """What steering and ablating along `model`'s dead-end direction did beyond random
     directions of the same norm (backtracks per trace and their precision), or ''."""
-    if causal.empty or "model" not in causal.columns:
+    from sftlens.experiments._report_text import CAUSAL_METRICS, causal_rows
+
+    rows = causal_rows(causal)
+    if rows.empty:
         return ""
-    c = causal[(causal["model"] == model) & (causal["direction"] == "probe_minus_random")]
-    c = c[c["metric"].isin(["backtracks_per_trace", "backtrack_precision"])]
-    if c.empty:
-        return ""
+    keep = [CAUSAL_METRICS["backtracks_per_trace"], CAUSAL_METRICS["backtrack_precision"]]
+    rows = rows[(rows["model"] == model) & rows["metric"].isin(keep)]
     parts = []
-    for (kind, alpha), g in c.groupby(["intervention", "alpha"], dropna=False, sort=True):
-        what = "ablating it" if kind == "ablate" else f"steering {float(alpha):+g}"
-        vals = []
-        for m, words in (
-            ("backtracks_per_trace", "backtracks per trace"),
-            ("backtrack_precision", "backtrack precision"),
-        ):
-            r = g[g["metric"] == m]
-            if r.empty or pd.isna(r["delta"].iloc[0]):
-                continue
-            r = r.iloc[0]
-            ci = (
-                f" [{r['delta_lo']:+.2f}, {r['delta_hi']:+.2f}]"
-                if "delta_lo" in r and not pd.isna(r["delta_lo"])
-                else ""
-            )
-            vals.append(f"{words} {r['delta']:+.2f}{ci}")
+    for what, g in rows.groupby("intervention", sort=True):
+        vals = [
+            f"{m} {g[g['metric'] == m]['probe minus random'].iloc[0]}"
+            for m in keep
+            if (g["metric"] == m).any() and g[g["metric"] == m]["probe minus random"].iloc[0]
+        ]
         if vals:
-            parts.append(f"{what}: " + ", ".join(vals))
+            words = "ablating it" if what == "ablate" else what.replace("steer", "steering")
+            parts.append(f"{words}: " + ", ".join(vals))
     if not parts:
         return ""
     return (

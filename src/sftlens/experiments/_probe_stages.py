@@ -39,19 +39,13 @@ CAUSAL_BATCH = 100
 
 
 def strong_weak_arms(spec: ExperimentSpec) -> tuple[str, str] | None:
-    """(strong arm, weak arm) trained on the same data, preferring ``cot``; None without one.
+    """(strong arm, weak arm) trained on the same data: the report's strong-vs-weak pairing
+    (`sftlens.experiments._findings.strong_weak_pair`) over the spec's trained arms."""
+    from sftlens.experiments._findings import strong_weak_pair
 
-    The same pairing as the report's strong-vs-weak claim: the base names say which is which.
-    """
-    arms = [a for a in spec.arms if not a.external]
-    datas = [d.name for d in spec.data]
-    for data in ["cot", *[d for d in datas if d != "cot"]]:
-        on = [a for a in arms if a.data == data]
-        strong = [a.name for a in on if "strong" in spec.model(a.model).base]
-        weak = [a.name for a in on if "weak" in spec.model(a.model).base]
-        if strong and weak:
-            return strong[0], weak[0]
-    return None
+    return strong_weak_pair(
+        (a.name, spec.model(a.model).base, a.data) for a in spec.arms if not a.external
+    )
 
 
 def probe_knobs(spec: ExperimentSpec) -> dict:

@@ -69,8 +69,11 @@ def matched_fit(
     n_boot: int = 1000,
     seed: int = 0,
     min_pairs: int = MIN_PAIRS,
+    cache: Any = None,
 ) -> tuple[Any, Any]:
     """`matched_probe` on one cache, refusing a matched set too small to mean anything.
+
+    `cache` is the `ActivationCache` of `cache_dir` when the caller has it open already.
 
     Returns:
         ``(table, scores)`` of `matched_probe`, with ``cache``, ``match_exact``,
@@ -87,7 +90,7 @@ def matched_fit(
     from sftlens.probes._fit import select_rows
     from sftlens.probes._matched import matched_probe
 
-    cache = ActivationCache(cache_dir)
+    cache = cache if cache is not None else ActivationCache(cache_dir)
     index = cache.index
     if label not in index.columns:
         raise DataError(
@@ -185,8 +188,9 @@ def fit_cmd(
 ) -> None:
     """Fit logistic and difference-in-means probes per hook with grouped CV and controls.
 
-    With --matched: the matched design instead of the plain fit. States of the label's two classes are paired
-    on what a surface reader sees (--exact, --near); probes, a shuffled-label control and the
+    With --matched: the matched design instead of the plain fit. States of the label's two
+    classes are paired on what a surface reader sees (--exact, --near); probes, a
+    shuffled-label control and the
     surface baseline are fitted on all rows and on the pairs; selectivity (probe AUROC minus
     the better control) gets a bootstrap interval over problems. On a trace cache at
     pre_sentence, --label tag_backtracking asks: does the model know a backtracking sentence
@@ -259,12 +263,11 @@ def _matched(cache_dir: Path, label: str, where: str | None, out: Path, n_splits
     if min_pairs < 2:
         raise ConfigError(f"--min-pairs {min_pairs}: a matched design needs 2 pairs or more.")
     caches = [cache_dir] + ([compare] if compare is not None else [])
-    for c in caches:
-        ActivationCache(c)  # both caches checked before either is fitted
-    ex, nr = match_columns(ActivationCache(cache_dir).index.columns, exact, near)
+    opened = [ActivationCache(c) for c in caches]  # both checked before either is fitted
+    ex, nr = match_columns(opened[0].index.columns, exact, near)
     fits = [
-        matched_fit(c, label, where, ex, nr, caliper, n_splits, n_boot, seed, min_pairs)
-        for c in caches
+        matched_fit(c, label, where, ex, nr, caliper, n_splits, n_boot, seed, min_pairs, cache=o)
+        for c, o in zip(caches, opened, strict=True)
     ]
     # `role` says which argument rows came from (a cache may be compared with itself).
     roles = ROLES[: len(fits)]
